@@ -1,0 +1,16 @@
+//! Events: the BETH formats, streaming readers, the in-memory dataset and the synthetic
+//! generator.
+
+mod dataset;
+mod reader;
+mod record;
+mod schema;
+pub mod synth;
+
+pub use dataset::{
+    BethDataset, BethItem, BethSplits, ColumnSummary, DATACAMP_SPLIT_NAMES, EventColumns,
+    KAGGLE_SPLIT_NAMES,
+};
+pub use reader::{BethEvent, EventReader};
+pub use record::MAX_RECORD_BYTES;
+pub use schema::{Column, CsvLayout, Label, Schema};

@@ -1,0 +1,28 @@
+//! Detect suspicious kernel events in the [BETH dataset] (Tracee logs) with a small neural
+//! network built on [burn].
+//!
+//! [BETH dataset]: https://www.kaggle.com/datasets/katehighnam/beth-dataset
+//! [burn]: https://burn.dev
+//!
+//! Data flows one way: events ([`data`]) → features ([`features`]) → batches ([`batch`]) →
+//! model → scores → report.
+//!
+//! ```
+//! use beth_detect::data::{BethDataset, Label};
+//! use beth_detect::features::{FeatureScaler, FeatureSet};
+//!
+//! let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/beth/datacamp_projection");
+//! let train = BethDataset::open(format!("{dir}/labelled_train.csv"))?;
+//! let scaler = FeatureScaler::fit(FeatureSet::Seed, &train)?;
+//! let features = scaler.transform(&train.event(0));
+//! assert_eq!(features.len(), 7);
+//! # Ok::<(), beth_detect::Error>(())
+//! ```
+#![deny(missing_docs)]
+
+pub mod batch;
+pub mod data;
+mod error;
+pub mod features;
+
+pub use error::{Error, Position, Result};

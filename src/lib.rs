@@ -26,3 +26,8 @@ mod error;
 pub mod features;
 
 pub use error::{Error, Position, Result};
+
+/// The README's examples, compiled and run as doc tests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -275,7 +275,7 @@ mod tests {
         assert_eq!(
             r,
             Split::Record {
-                len: 28,
+                len: 25,
                 newlines: 1
             }
         );

@@ -1,0 +1,689 @@
+//! The data layer against real BETH samples (tests/fixtures/beth, see its MANIFEST.md) and
+//! against hand-made bad input.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use beth_detect::Error;
+use beth_detect::data::{BethDataset, BethEvent, BethSplits, EventReader, Label, Schema};
+use beth_detect::features::{FeatureScaler, FeatureSet};
+
+fn fixture(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(rel)
+}
+
+/// (file, schema, rows, sus, evil) exactly as MANIFEST.md lists them (counted with Python's
+/// csv module, independently of this crate).
+const MANIFEST: &[(&str, Schema, usize, usize, usize)] = &[
+    (
+        "Fabio4651_BETH/labelled_training_data.csv",
+        Schema::Raw,
+        19,
+        19,
+        0,
+    ),
+    (
+        "Fabio4651_BETH/labelled_validation_data.csv",
+        Schema::Raw,
+        19,
+        0,
+        0,
+    ),
+    (
+        "Fabio4651_BETH/labelled_testing_data.csv",
+        Schema::Raw,
+        19,
+        0,
+        0,
+    ),
+    (
+        "Jotishyadav29_BethSecure/labelled_training_data.csv",
+        Schema::Raw,
+        100,
+        100,
+        0,
+    ),
+    (
+        "Jotishyadav29_BethSecure/labelled_validation_data.csv",
+        Schema::Raw,
+        100,
+        4,
+        0,
+    ),
+    (
+        "Jotishyadav29_BethSecure/labelled_testing_data.csv",
+        Schema::Raw,
+        100,
+        13,
+        4,
+    ),
+    (
+        "Jotishyadav29_BethSecure/labelled_2021may-ip-10-100-1-105.csv",
+        Schema::Host,
+        100,
+        17,
+        0,
+    ),
+    (
+        "Jotishyadav29_BethSecure/labelled_2021may-ip-10-100-1-186.csv",
+        Schema::Host,
+        100,
+        11,
+        0,
+    ),
+    (
+        "Jotishyadav29_BethSecure/labelled_2021may-ip-10-100-1-26.csv",
+        Schema::Host,
+        100,
+        17,
+        0,
+    ),
+    (
+        "Jotishyadav29_BethSecure/labelled_2021may-ip-10-100-1-4.csv",
+        Schema::Host,
+        100,
+        27,
+        0,
+    ),
+    (
+        "Jotishyadav29_BethSecure/labelled_2021may-ip-10-100-1-95.csv",
+        Schema::Host,
+        100,
+        23,
+        0,
+    ),
+    (
+        "Jotishyadav29_BethSecure/labelled_2021may-ubuntu.csv",
+        Schema::Host,
+        100,
+        0,
+        0,
+    ),
+];
+
+#[test]
+fn every_real_sample_has_its_manifest_counts() {
+    for &(file, schema, rows, sus, evil) in MANIFEST {
+        let path = fixture(&format!("beth/{file}"));
+        let d = BethDataset::open(&path).unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert_eq!(d.schema(), schema, "{file}");
+        assert_eq!(d.len(), rows, "{file}");
+        assert_eq!(d.positives(), sus, "{file} sus");
+        let d = d.with_label(Label::Evil).unwrap();
+        assert_eq!(d.positives(), evil, "{file} evil");
+        // The streaming reader agrees with the parallel loader.
+        let streamed = BethDataset::from_reader(EventReader::open(&path).unwrap()).unwrap();
+        assert_eq!(streamed.columns(), d.columns(), "{file}");
+    }
+}
+
+#[test]
+fn datacamp_projection_has_its_manifest_counts() {
+    for (file, sus) in [
+        ("labelled_train.csv", 100),
+        ("labelled_validation.csv", 4),
+        ("labelled_test.csv", 13),
+    ] {
+        let d = BethDataset::open(fixture(&format!("beth/datacamp_projection/{file}"))).unwrap();
+        assert_eq!(d.schema(), Schema::DataCamp);
+        assert_eq!((d.len(), d.positives()), (100, sus), "{file}");
+    }
+}
+
+#[test]
+fn evil_label_on_datacamp_is_an_error() {
+    let d = BethDataset::open(fixture("beth/datacamp_projection/labelled_test.csv")).unwrap();
+    let e = d.with_label(Label::Evil).unwrap_err();
+    assert!(
+        matches!(e, Error::MissingColumn { column: "evil", .. }),
+        "{e}"
+    );
+}
+
+#[test]
+fn dns_log_is_not_a_process_log() {
+    let e = BethDataset::open(fixture(
+        "beth/Jotishyadav29_BethSecure/labelled_2021may-ubuntu-dns.csv",
+    ))
+    .unwrap_err();
+    let msg = e.to_string();
+    assert!(matches!(e, Error::UnknownHeader { .. }), "{msg}");
+    assert!(msg.contains("line 1") && msg.contains("processId"), "{msg}");
+}
+
+#[test]
+fn lf_and_crlf_copies_of_the_same_rows_are_identical() {
+    for split in ["training", "validation", "testing"] {
+        let lf = BethDataset::open(fixture(&format!(
+            "beth/Fabio4651_BETH/labelled_{split}_data.csv"
+        )))
+        .unwrap();
+        let crlf = BethDataset::open(fixture(&format!(
+            "beth/Jotishyadav29_BethSecure/labelled_{split}_data.csv"
+        )))
+        .unwrap();
+        assert_eq!(lf.len(), 19);
+        for i in 0..19 {
+            assert_eq!(lf.event(i), crlf.event(i), "{split} row {i}");
+        }
+    }
+}
+
+#[test]
+fn datacamp_projection_gives_the_raw_files_seed_features() {
+    for (raw, dc) in [
+        ("training_data", "train"),
+        ("validation_data", "validation"),
+        ("testing_data", "test"),
+    ] {
+        let raw = BethDataset::open(fixture(&format!(
+            "beth/Jotishyadav29_BethSecure/labelled_{raw}.csv"
+        )))
+        .unwrap();
+        let dc = BethDataset::open(fixture(&format!(
+            "beth/datacamp_projection/labelled_{dc}.csv"
+        )))
+        .unwrap();
+        let s_raw = FeatureScaler::fit(FeatureSet::Seed, &raw).unwrap();
+        let s_dc = FeatureScaler::fit(FeatureSet::Seed, &dc).unwrap();
+        assert_eq!(s_raw, s_dc);
+        for i in 0..raw.len() {
+            assert_eq!(
+                s_raw.transform(&raw.event(i)),
+                s_dc.transform(&dc.event(i)),
+                "row {i}"
+            );
+            assert_eq!(raw.targets()[i], dc.targets()[i]);
+        }
+    }
+}
+
+#[test]
+fn first_raw_test_row_decodes_to_its_hand_read_values() {
+    // 129.050634,382,382,1,101,4026532232,systemd-resolve,ip-10-100-1-217,41,socket,"[...]",3,15,"[...]",0,0
+    let d = BethDataset::open(fixture(
+        "beth/Jotishyadav29_BethSecure/labelled_testing_data.csv",
+    ))
+    .unwrap();
+    let e = d.event(0);
+    assert_eq!(
+        e,
+        BethEvent {
+            process_id: 382,
+            thread_id: 382,
+            parent_process_id: 1,
+            user_id: 101,
+            mount_namespace: 4026532232,
+            event_id: 41,
+            args_num: 3,
+            return_value: 15,
+            sus: 0,
+            evil: 0,
+        }
+    );
+    // The paper's encoding, by hand: pid 382 → 1, ppid 1 → 0, uid 101 → 0,
+    // namespace ≠ 4026531840 → 1, eventId 41, argsNum 3, return 15 > 0 → 1.
+    assert_eq!(
+        FeatureSet::Paper.encode(&e),
+        [1.0, 0.0, 0.0, 1.0, 41.0, 3.0, 1.0]
+    );
+    assert_eq!(
+        FeatureSet::Seed.encode(&e),
+        [382.0, 382.0, 1.0, 101.0, 4026532232.0, 3.0, 15.0]
+    );
+}
+
+#[test]
+fn tracee_json_event_parses() {
+    let path = fixture("tracee/classic-json-example.jsonl");
+    let mut reader = EventReader::open(&path).unwrap();
+    assert_eq!(reader.schema(), Schema::Tracee);
+    let e = reader.next().unwrap().unwrap();
+    // Values read by eye from the JSON object; eventId is the string "257" there.
+    assert_eq!(
+        (e.process_id, e.thread_id, e.parent_process_id, e.user_id),
+        (1948212, 1948212, 3795408, 1000)
+    );
+    assert_eq!(
+        (e.mount_namespace, e.event_id, e.args_num, e.return_value),
+        (4026531840, 257, 4, 3)
+    );
+    assert!(
+        reader
+            .record_bytes()
+            .starts_with(b"{\"timestamp\":1657291777566819000")
+    );
+    assert!(reader.next().is_none());
+    let d = BethDataset::open(&path).unwrap();
+    assert_eq!(d.len(), 1);
+    assert!(!d.is_labelled());
+}
+
+#[test]
+fn host_files_say_which_column_a_feature_set_lacks() {
+    let d = BethDataset::open(fixture(
+        "beth/Jotishyadav29_BethSecure/labelled_2021may-ubuntu.csv",
+    ))
+    .unwrap();
+    let e = FeatureScaler::fit(FeatureSet::Seed, &d).unwrap_err();
+    assert!(e.to_string().contains("`threadId`"), "{e}");
+    let e = FeatureScaler::fit(FeatureSet::Paper, &d).unwrap_err();
+    assert!(e.to_string().contains("`mountNamespace`"), "{e}");
+    let raw = BethDataset::open(fixture("beth/datacamp_projection/labelled_train.csv")).unwrap();
+    let e = FeatureScaler::fit(FeatureSet::Paper, &raw).unwrap_err();
+    assert!(e.to_string().contains("`eventId`"), "{e}");
+}
+
+#[test]
+fn splits_are_found_under_kaggle_and_datacamp_names() {
+    let s = BethSplits::open_dir(fixture("beth/Jotishyadav29_BethSecure")).unwrap();
+    assert_eq!(
+        (
+            s.train.positives(),
+            s.validation.positives(),
+            s.test.positives()
+        ),
+        (100, 4, 13)
+    );
+    assert_eq!(s.train.schema(), Schema::Raw);
+    let s = BethSplits::open_dir(fixture("beth/datacamp_projection")).unwrap();
+    assert_eq!(s.test.schema(), Schema::DataCamp);
+    let e = BethSplits::open_dir(fixture("tracee")).unwrap_err();
+    assert!(e.to_string().contains("labelled_training_data.csv"), "{e}");
+    assert!(
+        BethSplits::open_dir(fixture("beth/datacamp_projection"))
+            .unwrap()
+            .with_label(Label::Evil)
+            .is_err()
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scaler
+
+fn events_with_pids(pids: &[u32]) -> BethDataset {
+    BethDataset::from_events(
+        "hand-made",
+        Schema::DataCamp,
+        pids.iter().map(|&p| BethEvent {
+            process_id: p,
+            thread_id: 7,
+            ..Default::default()
+        }),
+    )
+}
+
+#[test]
+fn scaler_statistics_are_hand_computed_ones() {
+    let d = events_with_pids(&[1, 2, 3]);
+    let s = FeatureScaler::fit(FeatureSet::Seed, &d).unwrap();
+    // mean 2, population std sqrt(((1-2)² + 0 + (3-2)²) / 3) = sqrt(2/3).
+    assert_eq!(s.mean()[0], 2.0);
+    assert!((s.scale()[0] - (2.0f64 / 3.0).sqrt()).abs() < 1e-15);
+    let x = s.transform(&d.event(2));
+    assert!((x[0] - (1.0 / (2.0f64 / 3.0).sqrt()) as f32).abs() < 1e-6);
+    // threadId is constant: scaled to 0, never NaN.
+    assert_eq!(x[1], 0.0);
+    assert!(x.iter().all(|v| v.is_finite()));
+}
+
+#[test]
+fn scaler_is_fitted_on_training_data_only() {
+    let train = events_with_pids(&[10, 20]);
+    let other = events_with_pids(&[1000, 3000]);
+    let s = FeatureScaler::fit(FeatureSet::Seed, &train).unwrap();
+    // Validation rows are transformed with the training mean 15 and std 5.
+    assert_eq!(
+        s.transform(&other.event(0))[0],
+        ((1000.0 - 15.0) / 5.0) as f32
+    );
+    assert_ne!(s, FeatureScaler::fit(FeatureSet::Seed, &other).unwrap());
+}
+
+#[test]
+fn scaler_round_trips_through_json_and_rejects_wrong_names() {
+    let d = events_with_pids(&[1, 5, 9]);
+    let s = FeatureScaler::fit(FeatureSet::Seed, &d).unwrap();
+    let json = serde_json::to_string(&s).unwrap();
+    assert!(
+        json.contains("\"features\":[\"processId\",\"threadId\""),
+        "{json}"
+    );
+    let back: FeatureScaler = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, s);
+    let wrong = json.replace("\"threadId\"", "\"thread\"");
+    assert!(serde_json::from_str::<FeatureScaler>(&wrong).is_err());
+}
+
+#[test]
+fn scaler_matches_scikit_learn() {
+    // tests/fixtures/sklearn_scaler.json was written by tests/fixtures/make_sklearn_fixtures.py
+    // (scikit-learn's StandardScaler on the real samples).
+    let text = std::fs::read_to_string(fixture("sklearn_scaler.json")).unwrap();
+    let expected: serde_json::Value = serde_json::from_str(&text).unwrap();
+    for (key, feature_set, train, validation) in [
+        (
+            "seed",
+            FeatureSet::Seed,
+            "beth/datacamp_projection/labelled_train.csv",
+            "beth/datacamp_projection/labelled_validation.csv",
+        ),
+        (
+            "paper",
+            FeatureSet::Paper,
+            "beth/Jotishyadav29_BethSecure/labelled_training_data.csv",
+            "beth/Jotishyadav29_BethSecure/labelled_validation_data.csv",
+        ),
+    ] {
+        let e = &expected[key];
+        let train = BethDataset::open(fixture(train)).unwrap();
+        let validation = BethDataset::open(fixture(validation)).unwrap();
+        let s = FeatureScaler::fit(feature_set, &train).unwrap();
+        for i in 0..7 {
+            let m = e["mean"][i].as_f64().unwrap();
+            let sd = e["scale"][i].as_f64().unwrap();
+            assert!(
+                (s.mean()[i] - m).abs() <= 1e-9 * m.abs().max(1.0),
+                "{key} mean {i}"
+            );
+            assert!(
+                (s.scale()[i] - sd).abs() <= 1e-9 * sd.abs().max(1.0),
+                "{key} std {i}"
+            );
+        }
+        let rows = e["validation_transformed"].as_array().unwrap();
+        assert_eq!(rows.len(), validation.len());
+        for (i, row) in rows.iter().enumerate() {
+            let x = s.transform(&validation.event(i));
+            for j in 0..7 {
+                let want = row[j].as_f64().unwrap();
+                assert!(
+                    (x[j] as f64 - want).abs() <= 1e-5 * want.abs().max(1.0),
+                    "{key} row {i} col {j}: {} vs {want}",
+                    x[j]
+                );
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parallel loading is a sequential parse, cut in pieces
+
+fn write_temp(name: &str, bytes: &[u8]) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(name);
+    std::fs::File::create(&path)
+        .unwrap()
+        .write_all(bytes)
+        .unwrap();
+    (dir, path)
+}
+
+const RAW_HEADER: &str = "timestamp,processId,threadId,parentProcessId,userId,mountNamespace,processName,hostName,eventId,eventName,stackAddresses,argsNum,returnValue,args,sus,evil\n";
+
+fn raw_row(i: usize, args: &str) -> String {
+    format!(
+        "{}.5,{},{},1,0,4026531840,sh,host,257,openat,\"[1, 2]\",4,{},\"{}\",{},0\n",
+        100 + i,
+        i + 3,
+        i + 3,
+        i as i64 - 5,
+        args,
+        i % 2
+    )
+}
+
+#[test]
+fn parallel_loader_equals_streaming_reader_with_newlines_inside_quotes() {
+    // Every third record has line breaks inside a quoted field, so many guessed cuts fall inside
+    // a record and must be repaired.
+    let mut text = String::from(RAW_HEADER);
+    for i in 0..5000 {
+        let args = if i % 3 == 0 {
+            "line one\nline \"\"two\"\"\n, three".to_string()
+        } else {
+            format!("[{{'name': 'fd', 'value': {i}}}]")
+        };
+        text.push_str(&raw_row(i, &args));
+    }
+    let (_dir, path) = write_temp("quoted.csv", text.as_bytes());
+    let parallel = BethDataset::open(&path).unwrap();
+    let streamed = BethDataset::from_reader(EventReader::open(&path).unwrap()).unwrap();
+    assert_eq!(parallel.len(), 5000);
+    assert_eq!(parallel.columns(), streamed.columns());
+    assert_eq!(parallel.event(4999).process_id, 5002);
+    assert_eq!(parallel.event(4999).return_value, 4994);
+
+    // An error late in the file gets the same line from both, counting the embedded breaks:
+    // header = line 1, record i starts at line 2 + i + 2 * ceil(i / 3).
+    let bad = 4000;
+    let mut broken = String::from(RAW_HEADER);
+    for i in 0..5000 {
+        let args = if i % 3 == 0 { "a\nb\nc" } else { "x" };
+        let row = raw_row(i, args);
+        broken.push_str(&if i == bad {
+            row.replacen("openat", "openat,extra", 1)
+        } else {
+            row
+        });
+    }
+    let (_dir2, path) = write_temp("broken.csv", broken.as_bytes());
+    let expected_line = 2 + bad as u64 + 2 * (bad as u64).div_ceil(3);
+    let e1 = BethDataset::open(&path).unwrap_err();
+    let e2 = BethDataset::from_reader(EventReader::open(&path).unwrap()).unwrap_err();
+    assert_eq!(e1.line(), Some(expected_line), "{e1}");
+    assert_eq!(e1.to_string(), e2.to_string());
+    assert!(
+        e1.to_string().contains("expected 16 fields, found 17"),
+        "{e1}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bad input: a typed error naming the file and the line, from both readers, never a panic.
+
+const DC_HEADER: &str =
+    "processId,threadId,parentProcessId,userId,mountNamespace,argsNum,returnValue,sus_label\n";
+
+fn both_fail(name: &str, content: &str) -> Error {
+    let (_dir, path) = write_temp(name, content.as_bytes());
+    let loaded = BethDataset::open(&path).unwrap_err();
+    let streamed = match EventReader::open(&path) {
+        Err(e) => e,
+        Ok(r) => BethDataset::from_reader(r).unwrap_err(),
+    };
+    assert_eq!(loaded.to_string(), streamed.to_string());
+    assert!(loaded.to_string().contains(name), "{loaded}");
+    loaded
+}
+
+#[test]
+fn empty_file() {
+    let e = both_fail("empty.csv", "");
+    assert!(matches!(e, Error::EmptyInput { .. }), "{e}");
+    assert!(e.to_string().contains("line 1"), "{e}");
+}
+
+#[test]
+fn header_only() {
+    let e = both_fail("header.csv", DC_HEADER);
+    assert!(matches!(e, Error::NoRecords { line: 2, .. }), "{e}");
+    assert!(e.to_string().contains("line 2"), "{e}");
+}
+
+#[test]
+fn unknown_header_lists_missing_columns() {
+    let e = both_fail(
+        "unknown.csv",
+        "processId,threadId,parentProcessId,userId,mountNamespace,argsNum,retval,sus_label\n1,1,1,1,1,1,1,0\n",
+    );
+    let msg = e.to_string();
+    assert!(matches!(e, Error::UnknownHeader { .. }), "{msg}");
+    assert!(
+        msg.contains("missing columns [returnValue]")
+            && msg.contains("unexpected columns [retval]"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn missing_column() {
+    let e = both_fail(
+        "missing.csv",
+        "processId,threadId,parentProcessId,userId,mountNamespace,argsNum,sus_label\n1,1,1,1,1,1,0\n",
+    );
+    assert!(
+        e.to_string().contains("missing columns [returnValue]"),
+        "{e}"
+    );
+}
+
+#[test]
+fn duplicated_header_column() {
+    let e = both_fail(
+        "dup.csv",
+        "processId,processId,parentProcessId,userId,mountNamespace,argsNum,returnValue,sus_label\n",
+    );
+    assert!(
+        e.to_string().contains("line 1") && e.to_string().contains("twice"),
+        "{e}"
+    );
+}
+
+#[test]
+fn non_numeric_field() {
+    let e = both_fail(
+        "nonnum.csv",
+        &format!("{DC_HEADER}1,1,1,1,1,1,0,0\n1,1,1,abc,1,1,0,0\n"),
+    );
+    let msg = e.to_string();
+    assert!(
+        matches!(
+            e,
+            Error::Field {
+                column: "userId",
+                ..
+            }
+        ),
+        "{msg}"
+    );
+    assert!(msg.contains("line 3") && msg.contains("\"abc\""), "{msg}");
+}
+
+#[test]
+fn out_of_range_integer() {
+    let e = both_fail(
+        "overflow.csv",
+        &format!("{DC_HEADER}123456789012345678901234567890,1,1,1,1,1,0,0\n"),
+    );
+    let msg = e.to_string();
+    assert!(
+        msg.contains("line 2") && msg.contains("out of range"),
+        "{msg}"
+    );
+    let e = both_fail("negative.csv", &format!("{DC_HEADER}-5,1,1,1,1,1,0,0\n"));
+    assert!(e.to_string().contains("negative"), "{e}");
+    let e = both_fail("label.csv", &format!("{DC_HEADER}5,1,1,1,1,1,0,2\n"));
+    assert!(e.to_string().contains("a label, 0 or 1"), "{e}");
+}
+
+#[test]
+fn nan_and_inf_in_numeric_columns() {
+    for bad in ["NaN", "inf", "-inf", ""] {
+        let e = both_fail("nan.csv", &format!("{DC_HEADER}1,1,1,1,1,1,{bad},0\n"));
+        assert!(
+            matches!(
+                e,
+                Error::Field {
+                    column: "returnValue",
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        assert!(e.to_string().contains("line 2"), "{e}");
+    }
+    let raw = format!(
+        "{RAW_HEADER}{}",
+        raw_row(0, "x").replacen("100.5", "NaN", 1)
+    );
+    let e = both_fail("nan_ts.csv", &raw);
+    assert!(
+        matches!(
+            e,
+            Error::Field {
+                column: "timestamp",
+                ..
+            }
+        ),
+        "{e}"
+    );
+}
+
+#[test]
+fn too_few_and_too_many_fields() {
+    let e = both_fail("few.csv", &format!("{DC_HEADER}1,1,1,1,1,1,0,0\n1,1,1\n"));
+    assert!(
+        e.to_string().contains("line 3: expected 8 fields, found 3"),
+        "{e}"
+    );
+    let e = both_fail("many.csv", &format!("{DC_HEADER}1,1,1,1,1,1,0,0,9\n"));
+    assert!(
+        e.to_string().contains("line 2: expected 8 fields, found 9"),
+        "{e}"
+    );
+}
+
+#[test]
+fn truncated_quoted_field_at_end_of_file() {
+    let text = format!(
+        "{RAW_HEADER}{}{}",
+        raw_row(0, "x"),
+        "101.5,4,4,1,0,4026531840,sh,host,257,openat,\"[1, 2"
+    );
+    let e = both_fail("truncated.csv", &text);
+    let msg = e.to_string();
+    assert!(
+        msg.contains("line 3") && msg.contains("closing quote"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn bom_and_mixed_line_endings_are_read() {
+    let text = format!(
+        "\u{feff}{}1,2,3,4,5,6,-7,1\r\n8,9,10,11,12,13,14,0\n",
+        DC_HEADER.replace('\n', "\r\n")
+    );
+    let (_dir, path) = write_temp("bom.csv", text.as_bytes());
+    let d = BethDataset::open(&path).unwrap();
+    assert_eq!(d.len(), 2);
+    assert_eq!(d.event(0).return_value, -7);
+    assert_eq!(d.event(1).args_num, 13);
+    assert_eq!(d.positives(), 1);
+}
+
+#[test]
+fn bad_tracee_json_names_the_line() {
+    let good = std::fs::read_to_string(fixture("tracee/classic-json-example.jsonl")).unwrap();
+    let good = good.trim_end();
+    for (bad, needle) in [
+        ("[1, 2, 3]", "expected"),
+        (
+            &good.replace("\"userId\":1000", "\"userId\":\"root\"")[..],
+            "invalid type",
+        ),
+        (&good[..good.len() / 2], "EOF"),
+        (
+            &good.replace("\"eventId\":\"257\"", "\"eventId\":\"x\"")[..],
+            "eventId",
+        ),
+    ] {
+        let e = both_fail("events.jsonl", &format!("{good}\n{bad}\n"));
+        let msg = e.to_string();
+        assert!(msg.contains("line 2") && msg.contains(needle), "{msg}");
+    }
+}

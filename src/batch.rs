@@ -14,6 +14,8 @@ pub struct BethBatch<B: Backend> {
     pub features: Tensor<B, 2>,
     /// Labels as 0.0 / 1.0, `[N, 1]`.
     pub targets: Tensor<B, 2>,
+    /// Weight of a positive row in the loss (1 = unweighted).
+    pub positive_weight: f64,
 }
 
 /// Builds [`BethBatch`]es: features are encoded and scaled straight into one contiguous buffer
@@ -21,12 +23,22 @@ pub struct BethBatch<B: Backend> {
 #[derive(Debug, Clone)]
 pub struct BethBatcher {
     scaler: FeatureScaler,
+    positive_weight: f64,
 }
 
 impl BethBatcher {
     /// A batcher applying a fitted scaler.
     pub fn new(scaler: FeatureScaler) -> Self {
-        BethBatcher { scaler }
+        BethBatcher {
+            scaler,
+            positive_weight: 1.0,
+        }
+    }
+
+    /// Sets the loss weight of positive rows carried by every batch.
+    pub fn with_positive_weight(mut self, weight: f64) -> Self {
+        self.positive_weight = weight;
+        self
     }
 
     /// The scaler it applies.
@@ -53,6 +65,7 @@ impl<B: Backend> Batcher<B, BethItem, BethBatch<B>> for BethBatcher {
         BethBatch {
             features: Tensor::from_data(TensorData::new(features, [n, FEATURE_WIDTH]), device),
             targets: Tensor::from_data(TensorData::new(targets, [n, 1]), device),
+            positive_weight: self.positive_weight,
         }
     }
 }

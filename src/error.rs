@@ -132,6 +132,19 @@ pub enum Error {
         found: String,
     },
 
+    /// A saved detector (or other artifact) is not what it should be.
+    #[error("{}: {message}", path.display())]
+    Artifact {
+        /// The file that is wrong.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
+
+    /// Training could not run or produced nothing usable.
+    #[error("training: {0}")]
+    Training(String),
+
     /// A JSON document (scaler, report) could not be read or written.
     #[error("{}: {source}", path.display())]
     Json {

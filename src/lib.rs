@@ -22,8 +22,18 @@
 
 pub mod batch;
 pub mod data;
+pub mod detector;
 mod error;
+pub mod evaluation;
 pub mod features;
+pub mod model;
+pub mod training;
+
+pub use data::{BethDataset, BethSplits};
+pub use detector::{Detector, evaluate};
+pub use evaluation::EvaluationReport;
+pub use model::{ThreatDetector, ThreatDetectorConfig};
+pub use training::{TrainingConfig, train};
 
 pub use error::{Error, Position, Result};
 

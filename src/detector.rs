@@ -1,0 +1,402 @@
+//! The saved, reusable detector: trained network + fitted features + threshold + metadata.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use burn::prelude::*;
+use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder};
+use burn::tensor::TensorData;
+use serde::{Deserialize, Serialize};
+
+use crate::data::{BethDataset, BethEvent, Label, Schema};
+use crate::error::{Error, Result};
+use crate::evaluation::{EvaluationReport, ThresholdRule};
+use crate::features::{FEATURE_WIDTH, FeatureScaler, FeatureSet};
+use crate::model::{ThreatDetector, ThreatDetectorConfig};
+
+/// The on-disk format this build writes and the newest it reads.
+pub const FORMAT_VERSION: u32 = 1;
+const FORMAT_NAME: &str = "beth-detect detector";
+/// The metadata and scaler file of a detector directory.
+pub const DETECTOR_FILE: &str = "detector.json";
+/// The weights file of a detector directory (burn's named MessagePack, full precision).
+pub const WEIGHTS_FILE: &str = "model.mpk";
+/// The burn release the crate is built on.
+pub const BURN_VERSION: &str = "0.21";
+
+/// Rows scored per forward pass when scoring many events.
+const SCORING_BATCH: usize = 8192;
+
+/// Where a detector came from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DetectorMetadata {
+    /// `beth-detect` version that wrote it.
+    pub crate_version: String,
+    /// burn version it was trained with.
+    pub burn_version: String,
+    /// The feature set (also recorded in the scaler).
+    pub feature_set: FeatureSet,
+    /// The label it was trained to predict.
+    pub label: Label,
+    /// The network's shape.
+    pub model: ThreatDetectorConfig,
+    /// The full training configuration, if it was trained by this crate.
+    pub training: Option<serde_json::Value>,
+    /// How the threshold was chosen.
+    pub threshold_rule: ThresholdRule,
+    /// Where the training data came from (a directory, or the synthetic generator's settings).
+    pub data_source: String,
+    /// Whether it was trained on synthetic data: its quality figures then say nothing about real
+    /// logs.
+    pub synthetic: bool,
+    /// Rows in the training split.
+    pub train_rows: u64,
+    /// Positives in the training split.
+    pub train_positives: u64,
+    /// Rows in the validation split.
+    pub validation_rows: u64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct DetectorFile {
+    format: String,
+    format_version: u32,
+    threshold: f64,
+    scaler: FeatureScaler,
+    metadata: DetectorMetadata,
+}
+
+/// A trained detector, ready to score events.
+#[derive(Debug, Clone)]
+pub struct Detector<B: Backend> {
+    model: ThreatDetector<B>,
+    scaler: FeatureScaler,
+    threshold: f64,
+    metadata: DetectorMetadata,
+}
+
+impl<B: Backend> Detector<B> {
+    /// Puts the parts together; the scaler's feature set must match the metadata's and the
+    /// threshold must be a probability.
+    pub fn new(
+        model: ThreatDetector<B>,
+        scaler: FeatureScaler,
+        threshold: f64,
+        metadata: DetectorMetadata,
+    ) -> Result<Self> {
+        if !(0.0..=1.0).contains(&threshold) {
+            return Err(Error::InvalidConfig {
+                name: "threshold",
+                expected: "a probability in [0, 1]",
+                found: threshold.to_string(),
+            });
+        }
+        if scaler.feature_set() != metadata.feature_set {
+            return Err(Error::InvalidConfig {
+                name: "scaler",
+                expected: "a scaler for the detector's feature set",
+                found: format!(
+                    "feature set `{}` for a `{}` detector",
+                    scaler.feature_set(),
+                    metadata.feature_set
+                ),
+            });
+        }
+        metadata.model.validate()?;
+        check_shapes(&model, &metadata.model).map_err(|found| Error::InvalidConfig {
+            name: "model weights",
+            expected: "the shapes the model config describes",
+            found,
+        })?;
+        Ok(Detector {
+            model,
+            scaler,
+            threshold,
+            metadata,
+        })
+    }
+
+    /// The network.
+    pub fn model(&self) -> &ThreatDetector<B> {
+        &self.model
+    }
+
+    /// The fitted scaler (and with it, the feature set).
+    pub fn scaler(&self) -> &FeatureScaler {
+        &self.scaler
+    }
+
+    /// The decision threshold: `score >= threshold` is an alert.
+    pub fn threshold(&self) -> f64 {
+        self.threshold
+    }
+
+    /// Where it came from.
+    pub fn metadata(&self) -> &DetectorMetadata {
+        &self.metadata
+    }
+
+    /// The device its weights live on.
+    pub fn device(&self) -> B::Device {
+        self.model.devices()[0].clone()
+    }
+
+    /// Checks that inputs of `schema` have the columns this detector's features need.
+    pub fn check_schema(&self, schema: Schema, path: &Path) -> Result<()> {
+        self.scaler.feature_set().check_schema(schema, path)
+    }
+
+    /// Probabilities for a feature tensor `[N, 7]` (already scaled).
+    pub fn score_features(&self, features: Tensor<B, 2>) -> Tensor<B, 2> {
+        self.model.forward(features)
+    }
+
+    /// Probabilities for rows of already-scaled features (row-major, 7 per row).
+    pub fn score_feature_rows(&self, features: &[f32]) -> Vec<f32> {
+        let n = features.len() / FEATURE_WIDTH;
+        if n == 0 {
+            return Vec::new();
+        }
+        let device = self.device();
+        let x = Tensor::<B, 2>::from_data(
+            TensorData::new(features[..n * FEATURE_WIDTH].to_vec(), [n, FEATURE_WIDTH]),
+            &device,
+        );
+        self.model
+            .forward(x)
+            .into_data()
+            .into_vec::<f32>()
+            .expect("the model outputs f32")
+    }
+
+    /// Probabilities for events (scaled with the detector's own scaler).
+    pub fn score_events(&self, events: &[BethEvent]) -> Vec<f32> {
+        let mut out = Vec::with_capacity(events.len());
+        let mut buf = Vec::with_capacity(SCORING_BATCH.min(events.len()) * FEATURE_WIDTH);
+        for chunk in events.chunks(SCORING_BATCH) {
+            buf.clear();
+            buf.resize(chunk.len() * FEATURE_WIDTH, 0.0);
+            for (e, row) in chunk.iter().zip(buf.chunks_exact_mut(FEATURE_WIDTH)) {
+                self.scaler.transform_into(e, row);
+            }
+            out.extend(self.score_feature_rows(&buf));
+        }
+        out
+    }
+
+    /// Probabilities for every event of a dataset.
+    pub fn score_dataset(&self, dataset: &BethDataset) -> Result<Vec<f32>> {
+        self.check_schema(dataset.schema(), dataset.path())?;
+        let mut out = Vec::with_capacity(dataset.len());
+        let mut events = Vec::with_capacity(SCORING_BATCH);
+        for start in (0..dataset.len()).step_by(SCORING_BATCH) {
+            events.clear();
+            events.extend((start..(start + SCORING_BATCH).min(dataset.len())).map(|i| dataset.event(i)));
+            out.extend(self.score_events(&events));
+        }
+        Ok(out)
+    }
+
+    /// Applies the threshold.
+    pub fn predict(&self, scores: &[f32]) -> Vec<bool> {
+        scores.iter().map(|&s| s as f64 >= self.threshold).collect()
+    }
+
+    /// Saves into `dir`, atomically: everything is written into a temporary sibling directory
+    /// which then replaces `dir`, so a crash leaves the old detector (or none), never half of
+    /// a new one.
+    pub fn save(&self, dir: impl AsRef<Path>) -> Result<()> {
+        let dir = dir.as_ref();
+        let staging = staging_dir(dir)?;
+        let result = self.write_into(&staging).and_then(|()| publish_dir(&staging, dir));
+        if result.is_err() {
+            let _ = fs::remove_dir_all(&staging);
+        }
+        result
+    }
+
+    /// Writes the detector's two files into an existing directory (not atomic on its own).
+    pub fn write_into(&self, dir: &Path) -> Result<()> {
+        let recorder = NamedMpkFileRecorder::<FullPrecisionSettings>::new();
+        let weights = dir.join(WEIGHTS_FILE);
+        self.model
+            .clone()
+            .save_file(dir.join("model"), &recorder)
+            .map_err(|e| Error::io(&weights, std::io::Error::other(e.to_string())))?;
+        sync_file(&weights)?;
+        let file = DetectorFile {
+            format: FORMAT_NAME.to_string(),
+            format_version: FORMAT_VERSION,
+            threshold: self.threshold,
+            scaler: self.scaler.clone(),
+            metadata: self.metadata.clone(),
+        };
+        let path = dir.join(DETECTOR_FILE);
+        let json = serde_json::to_vec_pretty(&file).map_err(|source| Error::Json {
+            path: path.clone(),
+            source,
+        })?;
+        fs::write(&path, json).map_err(|e| Error::io(&path, e))?;
+        sync_file(&path)
+    }
+
+    /// Loads a detector directory onto `device`, checking its format version, its metadata and
+    /// the shapes of its weights.
+    pub fn load(dir: impl AsRef<Path>, device: &B::Device) -> Result<Self> {
+        let dir = dir.as_ref();
+        let path = dir.join(DETECTOR_FILE);
+        let bytes = fs::read(&path).map_err(|e| Error::io(&path, e))?;
+        let probe: serde_json::Value = serde_json::from_slice(&bytes).map_err(|source| Error::Json {
+            path: path.clone(),
+            source,
+        })?;
+        if probe.get("format").and_then(|f| f.as_str()) != Some(FORMAT_NAME) {
+            return Err(Error::Artifact {
+                path,
+                message: format!("expected a `{FORMAT_NAME}` file, found something else"),
+            });
+        }
+        match probe.get("format_version").and_then(|v| v.as_u64()) {
+            Some(v) if v == FORMAT_VERSION as u64 => {}
+            Some(v) if v > FORMAT_VERSION as u64 => {
+                return Err(Error::Artifact {
+                    path,
+                    message: format!(
+                        "format version {v} was written by a newer beth-detect; this one reads version {FORMAT_VERSION}"
+                    ),
+                });
+            }
+            other => {
+                return Err(Error::Artifact {
+                    path,
+                    message: format!("expected format version {FORMAT_VERSION}, found {other:?}"),
+                });
+            }
+        }
+        let file: DetectorFile = serde_json::from_value(probe).map_err(|source| Error::Json {
+            path: path.clone(),
+            source,
+        })?;
+        file.metadata.model.validate().map_err(|e| Error::Artifact {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        let weights = dir.join(WEIGHTS_FILE);
+        if !weights.is_file() {
+            return Err(Error::Artifact {
+                path: weights,
+                message: "the weights file is missing".into(),
+            });
+        }
+        let recorder = NamedMpkFileRecorder::<FullPrecisionSettings>::new();
+        let model = file
+            .metadata
+            .model
+            .init::<B>(device)
+            .load_file(dir.join("model"), &recorder, device)
+            .map_err(|e| Error::Artifact {
+                path: weights.clone(),
+                message: format!("unreadable weights: {e}"),
+            })?;
+        check_shapes(&model, &file.metadata.model).map_err(|found| Error::Artifact {
+            path: weights,
+            message: format!("weights do not fit the model config: {found}"),
+        })?;
+        Detector::new(model, file.scaler, file.threshold, file.metadata).map_err(|e| {
+            Error::Artifact {
+                path,
+                message: e.to_string(),
+            }
+        })
+    }
+}
+
+fn check_shapes<B: Backend>(
+    model: &ThreatDetector<B>,
+    config: &ThreatDetectorConfig,
+) -> std::result::Result<(), String> {
+    let expected = [
+        [config.input_width, config.hidden1],
+        [config.hidden1, config.hidden2],
+        [config.hidden2, 1],
+    ];
+    let found = model.weight_shapes();
+    if found != expected {
+        return Err(format!(
+            "layer weight shapes {found:?}, expected {expected:?}"
+        ));
+    }
+    Ok(())
+}
+
+/// Scores a labelled dataset and reports on it at the detector's threshold.
+pub fn evaluate<B: Backend>(
+    detector: &Detector<B>,
+    dataset: &BethDataset,
+) -> Result<EvaluationReport> {
+    if !dataset.is_labelled() {
+        return Err(Error::MissingColumn {
+            path: dataset.path().to_path_buf(),
+            what: "evaluation".into(),
+            column: dataset.label().name(),
+            schema: dataset.schema().name(),
+        });
+    }
+    let scores = detector.score_dataset(dataset)?;
+    EvaluationReport::compute(&scores, dataset.targets(), detector.threshold())
+}
+
+fn sync_file(path: &Path) -> Result<()> {
+    fs::File::open(path)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| Error::io(path, e))
+}
+
+/// A fresh, empty sibling directory of `dest` to assemble an artifact in.
+pub fn staging_dir(dest: &Path) -> Result<PathBuf> {
+    let parent = match dest.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    fs::create_dir_all(&parent).map_err(|e| Error::io(&parent, e))?;
+    let name = dest
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "detector".into());
+    let staging = parent.join(format!(".{name}.partial-{}", std::process::id()));
+    if staging.exists() {
+        fs::remove_dir_all(&staging).map_err(|e| Error::io(&staging, e))?;
+    }
+    fs::create_dir(&staging).map_err(|e| Error::io(&staging, e))?;
+    Ok(staging)
+}
+
+/// Moves a completely written staging directory to `dest`, replacing what was there. Each
+/// step is a rename, so `dest` is at every moment either the old directory, absent, or the
+/// new one.
+pub fn publish_dir(staging: &Path, dest: &Path) -> Result<()> {
+    if let Ok(d) = fs::File::open(staging) {
+        let _ = d.sync_all();
+    }
+    if dest.exists() {
+        let old = staging.with_extension("old");
+        if old.exists() {
+            fs::remove_dir_all(&old).map_err(|e| Error::io(&old, e))?;
+        }
+        fs::rename(dest, &old).map_err(|e| Error::io(dest, e))?;
+        fs::rename(staging, dest).map_err(|e| Error::io(dest, e))?;
+        fs::remove_dir_all(&old).map_err(|e| Error::io(&old, e))?;
+    } else {
+        fs::rename(staging, dest).map_err(|e| Error::io(dest, e))?;
+    }
+    if let Some(parent) = dest.parent()
+        && let Ok(d) = fs::File::open(if parent.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            parent
+        })
+    {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}

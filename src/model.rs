@@ -1,0 +1,135 @@
+//! Batches → scores: the network.
+
+use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig, Relu};
+use burn::prelude::*;
+use burn::tensor::activation::sigmoid;
+
+use crate::error::{Error, Result};
+use crate::features::FEATURE_WIDTH;
+
+/// The shape of the network: the original notebook's 7 → 64 → 32 → 1 MLP by default.
+#[derive(Config, Debug, PartialEq)]
+pub struct ThreatDetectorConfig {
+    /// Input width: the number of features.
+    #[config(default = 7)]
+    pub input_width: usize,
+    /// Width of the first hidden layer.
+    #[config(default = 64)]
+    pub hidden1: usize,
+    /// Width of the second hidden layer.
+    #[config(default = 32)]
+    pub hidden2: usize,
+    /// Dropout probability after the first hidden layer (training only).
+    #[config(default = 0.3)]
+    pub dropout: f64,
+}
+
+impl ThreatDetectorConfig {
+    /// Checks every knob once, before anything is built.
+    pub fn validate(&self) -> Result<()> {
+        if self.input_width != FEATURE_WIDTH {
+            return Err(Error::InvalidConfig {
+                name: "input width",
+                expected: "7 (the width of every feature set)",
+                found: self.input_width.to_string(),
+            });
+        }
+        if self.hidden1 == 0 || self.hidden2 == 0 {
+            return Err(Error::InvalidConfig {
+                name: "hidden layer width",
+                expected: "at least 1",
+                found: format!("{} and {}", self.hidden1, self.hidden2),
+            });
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return Err(Error::InvalidConfig {
+                name: "dropout",
+                expected: "a probability in [0, 1)",
+                found: self.dropout.to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Builds a freshly initialised network on `device` (PyTorch's default initialisation:
+    /// weights and biases uniform in ±1/√fan_in). Call [`validate`](Self::validate) first.
+    pub fn init<B: Backend>(&self, device: &B::Device) -> ThreatDetector<B> {
+        ThreatDetector {
+            fc1: LinearConfig::new(self.input_width, self.hidden1).init(device),
+            dropout: DropoutConfig::new(self.dropout).init(),
+            fc2: LinearConfig::new(self.hidden1, self.hidden2).init(device),
+            fc3: LinearConfig::new(self.hidden2, 1).init(device),
+            relu: Relu::new(),
+        }
+    }
+
+    /// Number of trainable parameters (2,625 for the default shape).
+    pub fn num_params(&self) -> usize {
+        (self.input_width + 1) * self.hidden1 + (self.hidden1 + 1) * self.hidden2 + self.hidden2 + 1
+    }
+}
+
+/// Linear(7, 64) → ReLU → Dropout(0.3) → Linear(64, 32) → ReLU → Linear(32, 1) → Sigmoid.
+///
+/// ```
+/// use beth_detect::model::ThreatDetectorConfig;
+/// use burn::backend::NdArray;
+/// use burn::tensor::Tensor;
+///
+/// let device = Default::default();
+/// let model = ThreatDetectorConfig::new().init::<NdArray>(&device);
+/// let x = Tensor::<NdArray, 2>::zeros([5, 7], &device);
+/// let p = model.forward(x);
+/// assert_eq!(p.dims(), [5, 1]);
+/// ```
+#[derive(Module, Debug)]
+pub struct ThreatDetector<B: Backend> {
+    /// Input layer, 7 → 64 (PyTorch `nn.Sequential` index 0).
+    pub fc1: Linear<B>,
+    /// Dropout after the first ReLU (index 2).
+    pub dropout: Dropout,
+    /// Hidden layer, 64 → 32 (index 3).
+    pub fc2: Linear<B>,
+    /// Output layer, 32 → 1 (index 5).
+    pub fc3: Linear<B>,
+    relu: Relu,
+}
+
+impl<B: Backend> ThreatDetector<B> {
+    /// Logits `[N, 1]` (before the sigmoid); training uses these with a stable
+    /// BCE-with-logits loss.
+    pub fn forward_logits(&self, features: Tensor<B, 2>) -> Tensor<B, 2> {
+        let x = self.relu.forward(self.fc1.forward(features));
+        let x = self.dropout.forward(x);
+        let x = self.relu.forward(self.fc2.forward(x));
+        self.fc3.forward(x)
+    }
+
+    /// Probabilities `[N, 1]` that each event is suspicious.
+    pub fn forward(&self, features: Tensor<B, 2>) -> Tensor<B, 2> {
+        sigmoid(self.forward_logits(features))
+    }
+
+    /// The shape the loaded weights actually have, as a config (dropout not included).
+    pub fn weight_shapes(&self) -> [[usize; 2]; 3] {
+        [
+            self.fc1.weight.dims(),
+            self.fc2.weight.dims(),
+            self.fc3.weight.dims(),
+        ]
+    }
+}
+
+/// Numerically stable binary cross-entropy on logits, averaged over the batch:
+/// `w·y·softplus(−z) + (1 − y)·softplus(z)`, where `w` weighs the positive class (PyTorch's
+/// `BCEWithLogitsLoss(pos_weight=w)`).
+pub fn bce_with_logits<B: Backend>(
+    logits: Tensor<B, 2>,
+    targets: Tensor<B, 2>,
+    positive_weight: f64,
+) -> Tensor<B, 1> {
+    let softplus = |x: Tensor<B, 2>| x.clone().clamp_min(0.0) + x.abs().neg().exp().log1p();
+    let positive = softplus(logits.clone().neg()) * targets.clone().mul_scalar(positive_weight);
+    let negative = softplus(logits) * targets.neg().add_scalar(1.0);
+    (positive + negative).mean()
+}

@@ -191,7 +191,9 @@ impl<B: Backend> Detector<B> {
         let mut events = Vec::with_capacity(SCORING_BATCH);
         for start in (0..dataset.len()).step_by(SCORING_BATCH) {
             events.clear();
-            events.extend((start..(start + SCORING_BATCH).min(dataset.len())).map(|i| dataset.event(i)));
+            events.extend(
+                (start..(start + SCORING_BATCH).min(dataset.len())).map(|i| dataset.event(i)),
+            );
             out.extend(self.score_events(&events));
         }
         Ok(out)
@@ -208,7 +210,9 @@ impl<B: Backend> Detector<B> {
     pub fn save(&self, dir: impl AsRef<Path>) -> Result<()> {
         let dir = dir.as_ref();
         let staging = staging_dir(dir)?;
-        let result = self.write_into(&staging).and_then(|()| publish_dir(&staging, dir));
+        let result = self
+            .write_into(&staging)
+            .and_then(|()| publish_dir(&staging, dir));
         if result.is_err() {
             let _ = fs::remove_dir_all(&staging);
         }
@@ -246,10 +250,11 @@ impl<B: Backend> Detector<B> {
         let dir = dir.as_ref();
         let path = dir.join(DETECTOR_FILE);
         let bytes = fs::read(&path).map_err(|e| Error::io(&path, e))?;
-        let probe: serde_json::Value = serde_json::from_slice(&bytes).map_err(|source| Error::Json {
-            path: path.clone(),
-            source,
-        })?;
+        let probe: serde_json::Value =
+            serde_json::from_slice(&bytes).map_err(|source| Error::Json {
+                path: path.clone(),
+                source,
+            })?;
         if probe.get("format").and_then(|f| f.as_str()) != Some(FORMAT_NAME) {
             return Err(Error::Artifact {
                 path,
@@ -277,10 +282,13 @@ impl<B: Backend> Detector<B> {
             path: path.clone(),
             source,
         })?;
-        file.metadata.model.validate().map_err(|e| Error::Artifact {
-            path: path.clone(),
-            message: e.to_string(),
-        })?;
+        file.metadata
+            .model
+            .validate()
+            .map_err(|e| Error::Artifact {
+                path: path.clone(),
+                message: e.to_string(),
+            })?;
         let weights = dir.join(WEIGHTS_FILE);
         if !weights.is_file() {
             return Err(Error::Artifact {

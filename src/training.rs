@@ -212,7 +212,8 @@ impl<B: Backend> ItemLazy for BinaryOutput<B> {
             .execute()
             .try_into()
             .expect("three tensors were registered");
-        let to_vec = |d: burn::tensor::TensorData| d.convert::<f32>().into_vec::<f32>().expect("f32 data");
+        let to_vec =
+            |d: burn::tensor::TensorData| d.convert::<f32>().into_vec::<f32>().expect("f32 data");
         BinaryOutputSync {
             loss: to_vec(loss)[0] as f64,
             probabilities: to_vec(probabilities),
@@ -419,7 +420,9 @@ impl Metric for BinaryMetric {
         if self.rows > 0
             && let Some(sink) = &self.sink
         {
-            sink.lock().expect("metric history lock").push(self.epoch_value());
+            sink.lock()
+                .expect("metric history lock")
+                .push(self.epoch_value());
         }
         let kind = self.kind;
         let sink = self.sink.take();
@@ -552,7 +555,11 @@ pub fn train<B: AutodiffBackend>(
         device,
         &DataProvenance {
             source: splits.train.path().display().to_string(),
-            synthetic: splits.train.path().to_string_lossy().starts_with("<synthetic"),
+            synthetic: splits
+                .train
+                .path()
+                .to_string_lossy()
+                .starts_with("<synthetic"),
         },
     )
 }
@@ -667,7 +674,10 @@ pub fn train_with_provenance<B: AutodiffBackend>(
         .valid_loss
         .iter()
         .enumerate()
-        .fold((0, f64::INFINITY), |best, (i, &l)| if l < best.1 { (i, l) } else { best })
+        .fold(
+            (0, f64::INFINITY),
+            |best, (i, &l)| if l < best.1 { (i, l) } else { best },
+        )
         .0;
     history.best_epoch = best + 1;
     let inner_device = result.model.devices()[0].clone();

@@ -423,17 +423,16 @@ fn load_csv_parallel<R: Read>(
     loop {
         // Top the block up.
         let want = BLOCK_BYTES.max(buf.len() + READ_STEP);
-        while buf.len() < want && !eof {
-            let old = buf.len();
-            buf.resize(want, 0);
-            match source.read(&mut buf[old..]) {
-                Ok(0) => {
-                    buf.truncate(old);
-                    eof = true;
-                }
-                Ok(n) => buf.truncate(old + n),
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => buf.truncate(old),
-                Err(e) => return Err(Error::io(path, e)),
+        if buf.len() < want && !eof {
+            // `read_to_end` fills spare capacity without zeroing it first.
+            buf.reserve(want - buf.len());
+            let limit = (want - buf.len()) as u64;
+            let n = (&mut source)
+                .take(limit)
+                .read_to_end(&mut buf)
+                .map_err(|e| Error::io(path, e))?;
+            if (n as u64) < limit {
+                eof = true;
             }
         }
         if buf.is_empty() {

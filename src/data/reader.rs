@@ -88,8 +88,7 @@ pub(crate) fn decode_fields(
         match *action {
             FieldAction::Skip => {}
             FieldAction::Timestamp => {
-                if let Err(e) = record::parse_finite_f64(bytes) {
-                    let _ = e;
+                if record::check_finite_f64(bytes).is_err() {
                     return Err(FieldProblem {
                         column: Column::Timestamp.name(),
                         expected: "a finite number",

@@ -6,7 +6,7 @@
 //! ```
 //!
 //! With no directory it generates synthetic splits calibrated to the BETH paper's published
-//! sizes and label rates (at 35% of full size, so it finishes in about a minute on two cores),
+//! sizes and label rates (at 75% of full size, so it finishes in about a minute on two cores),
 //! and every figure it prints is labelled SYNTHETIC: it says nothing about real-world quality.
 
 use std::path::PathBuf;
@@ -18,7 +18,7 @@ use beth_detect::training::{DataProvenance, Progress, TrainingConfig, train_with
 use burn::backend::{Autodiff, NdArray};
 
 /// Fraction of the published BETH split sizes used by the default run.
-const DEFAULT_SCALE: f64 = 0.35;
+const DEFAULT_SCALE: f64 = 0.75;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let data_dir = std::env::args().nth(1).map(PathBuf::from);

@@ -300,7 +300,7 @@ impl<B: Backend> Detector<B> {
         let model = file
             .metadata
             .model
-            .init::<B>(device)
+            .init_zeroed::<B>(device)
             .load_file(dir.join("model"), &recorder, device)
             .map_err(|e| Error::Artifact {
                 path: weights.clone(),

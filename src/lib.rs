@@ -27,6 +27,7 @@ mod error;
 pub mod evaluation;
 pub mod features;
 pub mod model;
+pub mod scoring;
 pub mod training;
 
 pub use data::{BethDataset, BethSplits};

@@ -1,6 +1,6 @@
 //! Batches → scores: the network.
 
-use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig, Relu};
+use burn::nn::{Dropout, DropoutConfig, Initializer, Linear, LinearConfig, Relu};
 use burn::prelude::*;
 use burn::tensor::activation::sigmoid;
 
@@ -63,6 +63,23 @@ impl ThreatDetectorConfig {
         }
     }
 
+    /// Builds the network with every weight 0, drawing nothing from the random generator:
+    /// the shell that saved or imported weights are loaded into.
+    pub fn init_zeroed<B: Backend>(&self, device: &B::Device) -> ThreatDetector<B> {
+        let linear = |i, o| {
+            LinearConfig::new(i, o)
+                .with_initializer(Initializer::Zeros)
+                .init(device)
+        };
+        ThreatDetector {
+            fc1: linear(self.input_width, self.hidden1),
+            dropout: DropoutConfig::new(self.dropout).init(),
+            fc2: linear(self.hidden1, self.hidden2),
+            fc3: linear(self.hidden2, 1),
+            relu: Relu::new(),
+        }
+    }
+
     /// Number of trainable parameters (2,625 for the default shape).
     pub fn num_params(&self) -> usize {
         (self.input_width + 1) * self.hidden1 + (self.hidden1 + 1) * self.hidden2 + self.hidden2 + 1
@@ -96,6 +113,21 @@ pub struct ThreatDetector<B: Backend> {
 }
 
 impl<B: Backend> ThreatDetector<B> {
+    /// Draws every parameter now, in layer order. burn initialises parameters lazily, on first
+    /// use, from the backend's global random generator, so whichever code touches a layer first
+    /// decides the order of the draws; training calls this right after seeding so that a seed
+    /// always gives the same weights. (A model whose weights are then loaded from a file does
+    /// not need it and should not draw at all.)
+    pub fn materialize(self) -> Self {
+        for linear in [&self.fc1, &self.fc2, &self.fc3] {
+            let _ = linear.weight.val();
+            if let Some(bias) = &linear.bias {
+                let _ = bias.val();
+            }
+        }
+        self
+    }
+
     /// Logits `[N, 1]` (before the sigmoid); training uses these with a stable
     /// BCE-with-logits loss.
     pub fn forward_logits(&self, features: Tensor<B, 2>) -> Tensor<B, 2> {

@@ -599,7 +599,6 @@ pub fn train_with_provenance<B: AutodiffBackend>(
     let artifact_dir = artifact_dir.as_ref().join("training");
     std::fs::create_dir_all(&artifact_dir).map_err(|e| Error::io(&artifact_dir, e))?;
 
-    B::seed(device, config.seed);
     let batcher = BethBatcher::new(scaler.clone()).with_positive_weight(positive_weight);
     let mut train_loader = DataLoaderBuilder::new(batcher.clone())
         .batch_size(config.batch_size)
@@ -645,7 +644,10 @@ pub fn train_with_provenance<B: AutodiffBackend>(
         Progress::Custom(renderer) => training.renderer(BoxedRenderer(renderer)),
     };
 
-    let model: ThreatDetector<B> = config.model.init(device);
+    // NdArray's generator is global to the process: concurrent trainings in one process draw
+    // from it in turn and are not reproducible; one at a time, a seed gives the same weights.
+    B::seed(device, config.seed);
+    let model: ThreatDetector<B> = config.model.init(device).materialize();
     let result = training.launch(Learner::new(
         model,
         config.optimizer().init(),

@@ -2,8 +2,12 @@
 
 use clap::{Parser, Subcommand};
 
+mod eval;
 mod inspect;
+mod report;
+mod score;
 mod synth;
+mod train;
 
 /// Detect suspicious kernel events (BETH / Tracee) with a small neural network.
 #[derive(Debug, Parser)]
@@ -19,6 +23,18 @@ enum Command {
     ///
     /// Example: beth-detect inspect data/labelled_training_data.csv --json
     Inspect(inspect::Args),
+    /// Train a detector and report on validation and test.
+    ///
+    /// Example: beth-detect train --data beth/ --features paper --class-weight balanced --threshold max-f1 --out detector
+    Train(train::Args),
+    /// Evaluate a detector on a labelled file or on the splits in a directory.
+    ///
+    /// Example: beth-detect eval --model detector --data beth/labelled_testing_data.csv --json
+    Eval(eval::Args),
+    /// Score events: the input's rows with `score` and `prediction` appended.
+    ///
+    /// Example: beth-detect score --model detector --input events.csv --output scored.csv
+    Score(score::Args),
     /// Write synthetic BETH split files (labelled as synthetic; for demos and benchmarks).
     ///
     /// Example: beth-detect synth --out synthetic --scale 0.1 --seed 7
@@ -29,5 +45,8 @@ pub fn run(cli: Cli) -> beth_detect::Result<()> {
     match cli.command {
         Command::Inspect(args) => inspect::run(args),
         Command::Synth(args) => synth::run(args),
+        Command::Train(args) => train::run(args),
+        Command::Eval(args) => eval::run(args),
+        Command::Score(args) => score::run(args),
     }
 }

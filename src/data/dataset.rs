@@ -182,7 +182,7 @@ impl BethDataset {
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
         match reader.into_csv_parts() {
             Ok(parts) => load_csv_parallel(path, parts, threads),
-            Err(reader) => BethDataset::from_reader(reader),
+            Err(reader) => BethDataset::from_reader(*reader),
         }
     }
 

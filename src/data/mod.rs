@@ -14,3 +14,11 @@ pub use dataset::{
 pub use reader::{BethEvent, EventReader};
 pub use record::MAX_RECORD_BYTES;
 pub use schema::{Column, CsvLayout, Label, Schema};
+
+/// Splits one complete record (no terminator needed) into field ranges; false if malformed.
+pub(crate) fn split_fields(record: &[u8], fields: &mut Vec<std::ops::Range<usize>>) -> bool {
+    matches!(
+        record::split_record(record, true, fields),
+        record::Split::Record { .. }
+    )
+}

@@ -536,7 +536,7 @@ pub(crate) struct CsvParts<R> {
 
 impl<R: Read> EventReader<R> {
     /// Splits a CSV reader into its source and unread bytes; gives the reader back for JSON.
-    pub(crate) fn into_csv_parts(self) -> std::result::Result<CsvParts<R>, Self> {
+    pub(crate) fn into_csv_parts(self) -> std::result::Result<CsvParts<R>, Box<Self>> {
         match self.format {
             Format::Csv { layout, actions } => Ok(CsvParts {
                 pending: self.buf[self.start..self.end].to_vec(),
@@ -547,7 +547,7 @@ impl<R: Read> EventReader<R> {
                 layout,
                 actions,
             }),
-            Format::Tracee => Err(self),
+            Format::Tracee => Err(Box::new(self)),
         }
     }
 

@@ -1,0 +1,267 @@
+//! Scores → output: stream events through a detector and write them back with their scores.
+//!
+//! Memory stays constant whatever the input size: events are read, featurised, scored and
+//! written one batch at a time, and each batch is flushed as soon as it is written.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use burn::prelude::Backend;
+
+use crate::data::{BethEvent, EventReader, Schema};
+use crate::detector::Detector;
+use crate::error::{Error, Result};
+
+/// What the scored output looks like.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OutputFormat {
+    /// The input's CSV header and rows, each with `score` and `prediction` appended. For
+    /// Tracee JSON input, JSON lines are written instead.
+    #[default]
+    Csv,
+    /// One JSON object per event: a Tracee event as it came, or a CSV row as an object of its
+    /// columns, with `score` and `prediction` added.
+    JsonLines,
+}
+
+/// Knobs of [`score_stream`].
+#[derive(Debug, Clone)]
+pub struct ScoreOptions {
+    /// Events per forward pass.
+    pub batch_size: usize,
+    /// Write only events predicted suspicious.
+    pub only_alerts: bool,
+    /// Skip records that do not parse (counted and reported in the summary) instead of
+    /// stopping at the first.
+    pub skip_bad: bool,
+    /// Output format.
+    pub format: OutputFormat,
+}
+
+impl Default for ScoreOptions {
+    fn default() -> Self {
+        ScoreOptions {
+            batch_size: 8192,
+            only_alerts: false,
+            skip_bad: false,
+            format: OutputFormat::Csv,
+        }
+    }
+}
+
+/// What a scoring run saw.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScoreSummary {
+    /// Events scored.
+    pub events: u64,
+    /// Events predicted suspicious.
+    pub alerts: u64,
+    /// Bad records skipped (only with `skip_bad`).
+    pub skipped: u64,
+    /// The first few skipped records' lines and errors.
+    pub first_skipped: Vec<(u64, String)>,
+}
+
+const SKIPPED_KEPT: usize = 5;
+
+struct Pending {
+    events: Vec<BethEvent>,
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+/// Scores every event `reader` yields and writes them to `out`.
+///
+/// By default the first bad record stops the run with its error; what was written before it
+/// is whole rows only. With `skip_bad` bad records are skipped and counted.
+pub fn score_stream<B: Backend, R: Read, W: Write>(
+    detector: &Detector<B>,
+    reader: &mut EventReader<R>,
+    out: W,
+    options: &ScoreOptions,
+) -> Result<ScoreSummary> {
+    let out_name = PathBuf::from("<output>");
+    score_stream_named(detector, reader, out, &out_name, options)
+}
+
+pub(crate) fn score_stream_named<B: Backend, R: Read, W: Write>(
+    detector: &Detector<B>,
+    reader: &mut EventReader<R>,
+    mut out: W,
+    out_name: &Path,
+    options: &ScoreOptions,
+) -> Result<ScoreSummary> {
+    if options.batch_size == 0 {
+        return Err(Error::InvalidConfig {
+            name: "batch size",
+            expected: "at least 1",
+            found: "0".into(),
+        });
+    }
+    detector.check_schema(reader.schema(), reader.path())?;
+    let io = |e: std::io::Error| Error::io(out_name, e);
+    let schema = reader.schema();
+    let json = options.format == OutputFormat::JsonLines || schema == Schema::Tracee;
+    let columns: Vec<String> = split_header(reader.header_bytes());
+    if !json {
+        out.write_all(reader.header_bytes()).map_err(io)?;
+        out.write_all(b",score,prediction\n").map_err(io)?;
+        out.flush().map_err(io)?;
+    }
+    let mut summary = ScoreSummary::default();
+    let mut pending = Pending {
+        events: Vec::with_capacity(options.batch_size),
+        bytes: Vec::new(),
+        ends: Vec::with_capacity(options.batch_size),
+    };
+    let mut line = Vec::new();
+    loop {
+        let next = reader.read_event();
+        match next {
+            Some(Ok(event)) => {
+                pending.events.push(event);
+                pending.bytes.extend_from_slice(reader.record_bytes());
+                pending.ends.push(pending.bytes.len());
+                if pending.events.len() < options.batch_size {
+                    continue;
+                }
+            }
+            Some(Err(e)) if options.skip_bad && e.line().is_some() => {
+                summary.skipped += 1;
+                if summary.first_skipped.len() < SKIPPED_KEPT {
+                    summary
+                        .first_skipped
+                        .push((e.line().unwrap_or(0), e.to_string()));
+                }
+                continue;
+            }
+            Some(Err(e)) => {
+                // Rows read before the bad one are still written: the output stays whole rows.
+                flush(
+                    detector,
+                    &mut pending,
+                    &mut out,
+                    json,
+                    &columns,
+                    options,
+                    &mut summary,
+                    &mut line,
+                )
+                .map_err(io)?;
+                return Err(e);
+            }
+            None => {}
+        }
+        flush(
+            detector,
+            &mut pending,
+            &mut out,
+            json,
+            &columns,
+            options,
+            &mut summary,
+            &mut line,
+        )
+        .map_err(io)?;
+        if next.is_none() {
+            break;
+        }
+    }
+    out.flush().map_err(io)?;
+    Ok(summary)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn flush<B: Backend, W: Write>(
+    detector: &Detector<B>,
+    pending: &mut Pending,
+    out: &mut W,
+    json: bool,
+    columns: &[String],
+    options: &ScoreOptions,
+    summary: &mut ScoreSummary,
+    line: &mut Vec<u8>,
+) -> std::io::Result<()> {
+    if pending.events.is_empty() {
+        return Ok(());
+    }
+    let scores = detector.score_events(&pending.events);
+    let mut start = 0;
+    for (&end, &score) in pending.ends.iter().zip(&scores) {
+        let record = &pending.bytes[start..end];
+        start = end;
+        let alert = score as f64 >= detector.threshold();
+        summary.events += 1;
+        summary.alerts += alert as u64;
+        if options.only_alerts && !alert {
+            continue;
+        }
+        line.clear();
+        if json {
+            json_line(record, columns, score, alert, line);
+        } else {
+            line.extend_from_slice(record);
+            write!(line, ",{score},{}", alert as u8)?;
+        }
+        line.push(b'\n');
+        out.write_all(line)?;
+    }
+    out.flush()?;
+    pending.events.clear();
+    pending.bytes.clear();
+    pending.ends.clear();
+    Ok(())
+}
+
+fn split_header(header: &[u8]) -> Vec<String> {
+    if header.is_empty() {
+        return Vec::new();
+    }
+    let mut fields = Vec::new();
+    let _ = crate::data::split_fields(header, &mut fields);
+    fields
+        .iter()
+        .map(|r| String::from_utf8_lossy(&header[r.clone()]).into_owned())
+        .collect()
+}
+
+/// A Tracee object with two fields added before its closing brace, or a CSV row as an object.
+fn json_line(record: &[u8], columns: &[String], score: f32, alert: bool, line: &mut Vec<u8>) {
+    let trimmed = record.trim_ascii_end();
+    if columns.is_empty() {
+        if let Some(body) = trimmed.strip_suffix(b"}") {
+            line.extend_from_slice(body);
+            let empty = body.trim_ascii_end().ends_with(b"{");
+            let _ = write!(
+                line,
+                "{}\"score\":{score},\"prediction\":{}}}",
+                if empty { "" } else { "," },
+                alert as u8
+            );
+        }
+        return;
+    }
+    let mut fields = Vec::new();
+    let _ = crate::data::split_fields(record, &mut fields);
+    let mut object = serde_json::Map::new();
+    for (name, range) in columns.iter().zip(&fields) {
+        let raw = String::from_utf8_lossy(&record[range.clone()]).replace("\"\"", "\"");
+        let value = match raw.parse::<i64>() {
+            Ok(n) => serde_json::Value::from(n),
+            Err(_) => serde_json::Value::from(raw),
+        };
+        object.insert(name.clone(), value);
+    }
+    object.insert("score".into(), json_score(score));
+    object.insert("prediction".into(), serde_json::Value::from(alert as u8));
+    let _ = serde_json::to_writer(&mut *line, &object);
+}
+
+/// The score as JSON, written with the f32's shortest digits (as in the CSV output).
+fn json_score(score: f32) -> serde_json::Value {
+    format!("{score}")
+        .parse::<f64>()
+        .ok()
+        .and_then(serde_json::Number::from_f64)
+        .map_or(serde_json::Value::Null, serde_json::Value::Number)
+}

@@ -1,0 +1,132 @@
+//! Metrics against hand-computed values and scikit-learn (tests/fixtures/make_metric_fixtures.py).
+
+use beth_detect::evaluation::{
+    Confusion, EvaluationReport, ThresholdRule, auroc, average_precision,
+};
+
+#[test]
+fn perfect_inverted_and_tied_auroc_by_hand() {
+    let labels = [0, 0, 1, 1];
+    assert_eq!(auroc(&[0.1, 0.2, 0.8, 0.9], &labels), Some(1.0));
+    assert_eq!(auroc(&[0.9, 0.8, 0.2, 0.1], &labels), Some(0.0));
+    // Every pair tied: ½.
+    assert_eq!(auroc(&[0.5, 0.5, 0.5, 0.5], &labels), Some(0.5));
+    // Pairs (pos, neg): (0.5 vs 0.5) tie = ½, (0.5 vs 0.1) win, (0.9 vs both) wins → 3.5 / 4.
+    assert_eq!(auroc(&[0.5, 0.1, 0.5, 0.9], &labels), Some(0.875));
+}
+
+#[test]
+fn one_class_only_has_no_auroc() {
+    assert_eq!(auroc(&[0.1, 0.7], &[1, 1]), None);
+    assert_eq!(auroc(&[0.1, 0.7], &[0, 0]), None);
+    assert_eq!(average_precision(&[0.1, 0.7], &[0, 0]), None);
+    let r = EvaluationReport::compute(&[0.1, 0.7], &[0, 0], 0.5).unwrap();
+    assert_eq!(r.auroc, None);
+    // One false positive, one true negative.
+    assert_eq!(r.accuracy, 0.5);
+    assert_eq!((r.precision, r.recall, r.f1), (0.0, 0.0, 0.0));
+    let json = serde_json::to_value(&r).unwrap();
+    assert!(json["auroc"].is_null());
+}
+
+#[test]
+fn average_precision_by_hand() {
+    // Descending: 0.9 (pos), 0.8 (neg), 0.7 (pos). P@1 = 1, P@3 = 2/3; AP = ½·1 + ½·⅔ = 5/6.
+    let ap = average_precision(&[0.7, 0.8, 0.9], &[1, 0, 1]).unwrap();
+    assert!((ap - 5.0 / 6.0).abs() < 1e-15);
+}
+
+#[test]
+fn confusion_and_threshold_by_hand() {
+    let scores = [0.2, 0.5, 0.7, 0.4, 0.9];
+    let labels = [0, 0, 1, 1, 1];
+    // score >= 0.5 is an alert: tp = {0.7, 0.9}, fp = {0.5}, tn = {0.2}, fn = {0.4}.
+    let c = Confusion::at(&scores, &labels, 0.5);
+    assert_eq!(
+        c,
+        Confusion {
+            tp: 2,
+            fp: 1,
+            tn: 1,
+            fn_: 1
+        }
+    );
+    assert_eq!(c.accuracy(), 0.6);
+    assert_eq!(c.precision(), 2.0 / 3.0);
+    assert_eq!(c.recall(), 2.0 / 3.0);
+    // F1 = 2tp / (2tp + fp + fn) at t = 0.9, 0.7, 0.5, 0.4, 0.2: ½, ⅘, ⅔, 6/7, ¾ → 0.4.
+    // Youden J = TPR − FPR at the same thresholds: ⅓, ⅔, ⅔ − ½, 1 − ½, 0 → 0.7.
+    assert_eq!(ThresholdRule::MaxF1.choose(&scores, &labels), 0.4f32 as f64);
+    assert_eq!(
+        ThresholdRule::Youden.choose(&scores, &labels),
+        0.7f32 as f64
+    );
+    assert_eq!(ThresholdRule::Fixed(0.3).choose(&scores, &labels), 0.3);
+    let json = serde_json::to_value(c).unwrap();
+    assert_eq!(json["fn"], 1);
+}
+
+#[test]
+fn report_json_has_the_promised_keys() {
+    let r = EvaluationReport::compute(&[0.2, 0.9], &[0, 1], 0.5).unwrap();
+    let json = serde_json::to_value(&r).unwrap();
+    for key in [
+        "rows",
+        "positives",
+        "accuracy",
+        "precision",
+        "recall",
+        "f1",
+        "auroc",
+        "average_precision",
+        "threshold",
+        "confusion",
+    ] {
+        assert!(json.get(key).is_some(), "{key}");
+    }
+    for key in ["tp", "fp", "tn", "fn"] {
+        assert!(json["confusion"].get(key).is_some(), "{key}");
+    }
+    assert!(EvaluationReport::compute(&[0.2], &[0, 1], 0.5).is_err());
+    assert!(EvaluationReport::compute(&[f32::NAN], &[0], 0.5).is_err());
+}
+
+#[test]
+fn metrics_match_scikit_learn_on_tied_random_scores() {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/sklearn_metrics.json"
+    ))
+    .unwrap();
+    let cases: Vec<serde_json::Value> = serde_json::from_str(&text).unwrap();
+    assert_eq!(cases.len(), 5);
+    for (i, case) in cases.iter().enumerate() {
+        let scores: Vec<f32> = case["scores"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap() as f32)
+            .collect();
+        let labels: Vec<u8> = case["labels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as u8)
+            .collect();
+        let r = EvaluationReport::compute(&scores, &labels, case["threshold"].as_f64().unwrap())
+            .unwrap();
+        let close = |ours: f64, key: &str| {
+            let theirs = case[key].as_f64().unwrap();
+            assert!(
+                (ours - theirs).abs() < 1e-12,
+                "case {i} {key}: {ours} vs {theirs}"
+            );
+        };
+        close(r.accuracy, "accuracy");
+        close(r.precision, "precision");
+        close(r.recall, "recall");
+        close(r.f1, "f1");
+        close(r.auroc.unwrap(), "auroc");
+        close(r.average_precision.unwrap(), "average_precision");
+    }
+}

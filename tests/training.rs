@@ -1,0 +1,417 @@
+//! The model, the Learner-based training, and the saved detector.
+
+use std::path::Path;
+
+use beth_detect::batch::BethBatcher;
+use beth_detect::data::{BethDataset, BethEvent, BethItem, BethSplits, Schema};
+use beth_detect::detector::Detector;
+use beth_detect::evaluation::ThresholdRule;
+use beth_detect::features::{FeatureScaler, FeatureSet};
+use beth_detect::model::{ThreatDetectorConfig, bce_with_logits};
+use beth_detect::training::{
+    BinaryMetric, BinaryMetricKind, BinaryOutputSync, ClassWeight, Progress, TrainingConfig,
+    TrainingOutcome, train,
+};
+use beth_detect::{Error, evaluate};
+use burn::backend::{Autodiff, NdArray};
+use burn::data::dataloader::batcher::Batcher;
+use burn::prelude::*;
+use burn::tensor::activation::sigmoid;
+
+type B = NdArray;
+type AB = Autodiff<NdArray>;
+
+#[test]
+fn forward_shapes_probabilities_and_logits_path() {
+    let _turn = TRAINING.lock().unwrap_or_else(|e| e.into_inner());
+    let device = Default::default();
+    let config = ThreatDetectorConfig::new();
+    assert_eq!(config.num_params(), 2625);
+    let model = config.init::<B>(&device);
+    let x = Tensor::<B, 2>::random(
+        [256, 7],
+        burn::tensor::Distribution::Normal(0.0, 10.0),
+        &device,
+    );
+    let p = model.forward(x.clone());
+    assert_eq!(p.dims(), [256, 1]);
+    let values = p.clone().into_data().into_vec::<f32>().unwrap();
+    assert!(values.iter().all(|v| (0.0..=1.0).contains(v)));
+    let via_logits = sigmoid(model.forward_logits(x))
+        .into_data()
+        .into_vec::<f32>()
+        .unwrap();
+    assert_eq!(values, via_logits);
+    let shapes = model.weight_shapes();
+    assert_eq!(shapes, [[7, 64], [64, 32], [32, 1]]);
+}
+
+#[test]
+fn bce_with_logits_by_hand_and_stable() {
+    let device = Default::default();
+    let z = Tensor::<B, 2>::from_floats([[0.0], [2.0], [-3.0], [1000.0], [-1000.0]], &device);
+    let y = Tensor::<B, 2>::from_floats([[1.0], [0.0], [1.0], [0.0], [1.0]], &device);
+    let each = |z: f64, y: f64| {
+        let p = 1.0 / (1.0 + (-z).exp());
+        -(y * p.ln() + (1.0 - y) * (1.0 - p).ln())
+    };
+    // The last two rows would overflow a naive log(sigmoid): their loss is |z| = 1000.
+    let expected = (each(0.0, 1.0) + each(2.0, 0.0) + each(-3.0, 1.0) + 1000.0 + 1000.0) / 5.0;
+    let loss: f32 = bce_with_logits(z.clone(), y.clone(), 1.0).into_scalar();
+    assert!(
+        ((loss as f64) - expected).abs() < 1e-3,
+        "{loss} vs {expected}"
+    );
+    // pos_weight 3 triples the positive rows' terms (PyTorch's BCEWithLogitsLoss).
+    let weighted =
+        (3.0 * each(0.0, 1.0) + each(2.0, 0.0) + 3.0 * each(-3.0, 1.0) + 1000.0 + 3000.0) / 5.0;
+    let loss: f32 = bce_with_logits(z, y, 3.0).into_scalar();
+    assert!(
+        ((loss as f64) - weighted).abs() < 1e-3,
+        "{loss} vs {weighted}"
+    );
+}
+
+#[test]
+fn binary_accuracy_thresholds_the_single_column() {
+    // argmax over one column would call every row class 0 and score 1/3 here.
+    let batch = BinaryOutputSync {
+        loss: 0.5,
+        probabilities: vec![0.9, 0.2, 0.7],
+        targets: vec![1.0, 0.0, 0.0],
+    };
+    let mut accuracy = BinaryMetric::new(BinaryMetricKind::Accuracy);
+    accuracy.add(&batch);
+    assert_eq!(accuracy.epoch_value(), 2.0 / 3.0);
+    let mut precision = BinaryMetric::new(BinaryMetricKind::Precision);
+    precision.add(&batch);
+    assert_eq!(precision.epoch_value(), 0.5);
+    // Over two batches, exact epoch values (not means of batch values).
+    let second = BinaryOutputSync {
+        loss: 1.0,
+        probabilities: vec![0.1],
+        targets: vec![1.0],
+    };
+    accuracy.add(&second);
+    assert_eq!(accuracy.epoch_value(), 0.5);
+    let mut loss = BinaryMetric::new(BinaryMetricKind::Loss);
+    loss.add(&batch);
+    loss.add(&second);
+    assert_eq!(loss.epoch_value(), (0.5 * 3.0 + 1.0) / 4.0);
+    let mut auroc = BinaryMetric::new(BinaryMetricKind::Auroc);
+    auroc.add(&batch);
+    auroc.add(&second);
+    // Positives 0.9, 0.1 against negatives 0.2, 0.7: 0.9 beats both, 0.1 neither → 2/4.
+    assert_eq!(auroc.epoch_value(), 0.5);
+}
+
+#[test]
+fn batcher_scales_into_one_contiguous_buffer() {
+    let events = [
+        BethEvent {
+            process_id: 10,
+            ..Default::default()
+        },
+        BethEvent {
+            process_id: 20,
+            sus: 1,
+            ..Default::default()
+        },
+    ];
+    let d = BethDataset::from_events("two", Schema::DataCamp, events);
+    let scaler = FeatureScaler::fit(FeatureSet::Seed, &d).unwrap();
+    let items: Vec<BethItem> = (0..2)
+        .map(|i| burn::data::dataset::Dataset::get(&d, i).unwrap())
+        .collect();
+    let batch: beth_detect::batch::BethBatch<B> =
+        BethBatcher::new(scaler).batch(items, &Default::default());
+    assert_eq!(batch.features.dims(), [2, 7]);
+    let x = batch.features.into_data().into_vec::<f32>().unwrap();
+    // processId mean 15, std 5 → −1 and +1; every other column constant → 0.
+    assert_eq!(
+        x,
+        vec![-1.0, 0., 0., 0., 0., 0., 0., 1.0, 0., 0., 0., 0., 0., 0.]
+    );
+    assert_eq!(
+        batch.targets.into_data().into_vec::<f32>().unwrap(),
+        vec![0.0, 1.0]
+    );
+}
+
+/// A learnable problem: suspicious events are session users (uid ≥ 1000) outside the host's
+/// system daemons, with 3% label noise.
+fn learnable_split(name: &str, n: usize, seed: u64) -> BethDataset {
+    let mut state = seed;
+    let mut next = || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (state >> 33) as u32
+    };
+    let events: Vec<BethEvent> = (0..n)
+        .map(|_| {
+            let sus = next() % 4 == 0;
+            let noisy = next() % 100 < 3;
+            let label = sus ^ noisy;
+            BethEvent {
+                process_id: if sus {
+                    2000 + next() % 5000
+                } else {
+                    300 + next() % 200
+                },
+                thread_id: 0,
+                parent_process_id: if sus { 1000 + next() % 3000 } else { 1 },
+                user_id: if sus { 1000 } else { next() % 2 * 101 },
+                mount_namespace: 4026531840,
+                event_id: 0,
+                args_num: next() % 5,
+                return_value: next() as i64 % 20 - 5,
+                sus: label as u8,
+                evil: 0,
+            }
+        })
+        .collect();
+    BethDataset::from_events(name, Schema::DataCamp, events)
+}
+
+fn learnable_splits() -> BethSplits {
+    BethSplits {
+        train: learnable_split("train", 4000, 1),
+        validation: learnable_split("validation", 1000, 2),
+        test: learnable_split("test", 1000, 3),
+    }
+}
+
+/// NdArray's random generator is global to the process: two trainings running at once on the
+/// test harness's threads would draw from it in turn. Trainings in this file take turns.
+static TRAINING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn quick_train(config: &TrainingConfig, splits: &BethSplits, dir: &Path) -> TrainingOutcome<B> {
+    let _turn = TRAINING.lock().unwrap_or_else(|e| e.into_inner());
+    train::<AB>(config, splits, dir, Progress::Silent, &Default::default()).unwrap()
+}
+
+#[test]
+fn learns_a_learnable_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = TrainingConfig::new().with_num_epochs(4);
+    let outcome = quick_train(&config, &learnable_splits(), dir.path());
+    let h = &outcome.history;
+    assert_eq!(h.train_loss.len(), 4);
+    assert_eq!(h.valid_auroc.len(), 4);
+    assert!(h.train_loss[3] < h.train_loss[0], "{:?}", h.train_loss);
+    assert!(h.valid_loss[3] < h.valid_loss[0], "{:?}", h.valid_loss);
+    let test = &outcome.test_report;
+    assert!(test.auroc.unwrap() >= 0.95, "{test:?}");
+    assert_eq!(test.rows, 1000);
+    // The kept epoch is the one with the lowest validation loss, and the saved detector
+    // reproduces the validation loss the Learner measured for it.
+    let best = h.best_epoch - 1;
+    assert!(h.valid_loss.iter().all(|&l| l >= h.valid_loss[best]));
+    assert!(dir.path().join("training/checkpoint").is_dir());
+}
+
+#[test]
+fn same_seed_same_weights_other_seed_other_weights() {
+    let splits = learnable_splits();
+    let weights = |seed: u64| {
+        let dir = tempfile::tempdir().unwrap();
+        let config = TrainingConfig::new().with_num_epochs(2).with_seed(seed);
+        let model = quick_train(&config, &splits, dir.path())
+            .detector
+            .model()
+            .clone();
+        [
+            model
+                .fc1
+                .weight
+                .val()
+                .into_data()
+                .into_vec::<f32>()
+                .unwrap(),
+            model
+                .fc2
+                .weight
+                .val()
+                .into_data()
+                .into_vec::<f32>()
+                .unwrap(),
+            model
+                .fc3
+                .bias
+                .clone()
+                .unwrap()
+                .val()
+                .into_data()
+                .into_vec::<f32>()
+                .unwrap(),
+        ]
+    };
+    let bits = |w: [Vec<f32>; 3]| w.iter().flatten().map(|v| v.to_bits()).collect::<Vec<_>>();
+    let a = bits(weights(7));
+    let b = bits(weights(7));
+    let c = bits(weights(8));
+    assert_eq!(a.len(), 7 * 64 + 64 * 32 + 1);
+    let differing = |x: &[u32], y: &[u32]| x.iter().zip(y).filter(|(p, q)| p != q).count();
+    assert_eq!(differing(&a, &b), 0, "same seed, different weights");
+    assert!(differing(&a, &c) > 0, "another seed gave the same weights");
+}
+
+#[test]
+fn saved_detector_loads_and_scores_identically() {
+    let dir = tempfile::tempdir().unwrap();
+    let splits = learnable_splits();
+    let config = TrainingConfig::new()
+        .with_num_epochs(1)
+        .with_class_weight(ClassWeight::Balanced)
+        .with_threshold(ThresholdRule::MaxF1);
+    let outcome = quick_train(&config, &splits, dir.path());
+    let saved = dir.path().join("detector");
+    outcome.detector.save(&saved).unwrap();
+    let loaded = Detector::<B>::load(&saved, &Default::default()).unwrap();
+    let a = outcome.detector.score_dataset(&splits.test).unwrap();
+    let b = loaded.score_dataset(&splits.test).unwrap();
+    assert_eq!(a, b);
+    assert_eq!(loaded.threshold(), outcome.detector.threshold());
+    assert_eq!(loaded.scaler(), outcome.detector.scaler());
+    assert_eq!(loaded.metadata(), outcome.detector.metadata());
+    assert_eq!(
+        evaluate(&loaded, &splits.test).unwrap(),
+        outcome.test_report
+    );
+    // Saving again over it replaces it atomically and leaves no staging directory behind.
+    loaded.save(&saved).unwrap();
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains("partial"))
+        .collect();
+    assert!(leftovers.is_empty());
+
+    // Broken artifacts are errors that say what is wrong.
+    let broken = |edit: &dyn Fn(&Path)| {
+        let copy = tempfile::tempdir().unwrap();
+        for f in ["detector.json", "model.mpk"] {
+            std::fs::copy(saved.join(f), copy.path().join(f)).unwrap();
+        }
+        edit(copy.path());
+        Detector::<B>::load(copy.path(), &Default::default()).unwrap_err()
+    };
+    let json = std::fs::read_to_string(saved.join("detector.json")).unwrap();
+    let e = broken(&|p| {
+        std::fs::write(
+            p.join("detector.json"),
+            json.replace("\"format_version\": 1", "\"format_version\": 2"),
+        )
+        .unwrap()
+    });
+    assert!(e.to_string().contains("newer"), "{e}");
+    let e = broken(&|p| {
+        std::fs::write(
+            p.join("detector.json"),
+            json.replace("\"hidden1\": 64", "\"hidden1\": 16"),
+        )
+        .unwrap()
+    });
+    assert!(matches!(e, Error::Artifact { .. }), "{e}");
+    let e = broken(&|p| {
+        std::fs::write(
+            p.join("detector.json"),
+            json.replace("\"input_width\": 7", "\"input_width\": 8"),
+        )
+        .unwrap()
+    });
+    assert!(e.to_string().contains("input width"), "{e}");
+    let e = broken(&|p| {
+        std::fs::write(
+            p.join("detector.json"),
+            json.replace("\"feature_set\": \"seed\"", "\"feature_set\": \"paper\""),
+        )
+        .unwrap()
+    });
+    assert!(
+        matches!(e, Error::Artifact { .. } | Error::Json { .. }),
+        "{e}"
+    );
+    let e = broken(&|p| {
+        let w = std::fs::read(p.join("model.mpk")).unwrap();
+        std::fs::write(p.join("model.mpk"), &w[..w.len() / 2]).unwrap()
+    });
+    assert!(e.to_string().contains("model.mpk"), "{e}");
+    let e = broken(&|p| std::fs::write(p.join("detector.json"), b"").unwrap());
+    assert!(e.to_string().contains("detector.json"), "{e}");
+    let e = broken(&|p| std::fs::remove_file(p.join("model.mpk")).unwrap());
+    assert!(e.to_string().contains("missing"), "{e}");
+}
+
+#[test]
+fn trains_end_to_end_on_the_real_datacamp_samples() {
+    // Tiny (100 rows per split, and the training sample is all `sus`), but real.
+    let splits = BethSplits::open_dir(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/beth/datacamp_projection"
+    ))
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let outcome = quick_train(
+        &TrainingConfig::new().with_num_epochs(2),
+        &splits,
+        dir.path(),
+    );
+    assert_eq!(outcome.validation_report.rows, 100);
+    assert_eq!(outcome.validation_report.positives, 4);
+    assert_eq!(outcome.test_report.positives, 13);
+    assert!(!outcome.detector.metadata().synthetic);
+    assert_eq!(outcome.detector.metadata().train_rows, 100);
+    // The paper's features need eventId, which DataCamp files lack.
+    let e = train::<AB>(
+        &TrainingConfig::new().with_feature_set(FeatureSet::Paper),
+        &splits,
+        dir.path(),
+        Progress::Silent,
+        &Default::default(),
+    )
+    .err()
+    .unwrap();
+    assert!(e.to_string().contains("eventId"), "{e}");
+}
+
+#[test]
+fn trains_on_synthetic_splits_with_the_paper_features() {
+    use beth_detect::data::synth::{SynthConfig, generate_splits};
+    let splits = generate_splits(&SynthConfig::new().with_scale(0.02)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = TrainingConfig::new()
+        .with_num_epochs(2)
+        .with_feature_set(FeatureSet::Paper)
+        .with_class_weight(ClassWeight::Balanced);
+    let outcome = quick_train(&config, &splits, dir.path());
+    assert!(outcome.detector.metadata().synthetic);
+    assert_eq!(outcome.test_report.rows, 3779);
+    assert!(outcome.test_report.auroc.unwrap() > 0.5);
+}
+
+#[test]
+fn bad_configs_are_rejected_before_training() {
+    let splits = learnable_splits();
+    let dir = tempfile::tempdir().unwrap();
+    for config in [
+        TrainingConfig::new().with_num_epochs(0),
+        TrainingConfig::new().with_batch_size(0),
+        TrainingConfig::new().with_learning_rate(-1.0),
+        TrainingConfig::new().with_class_weight(ClassWeight::Positive(f64::NAN)),
+        TrainingConfig::new().with_threshold(ThresholdRule::Fixed(1.5)),
+        TrainingConfig::new().with_model(ThreatDetectorConfig::new().with_dropout(1.0)),
+    ] {
+        let e = train::<AB>(
+            &config,
+            &splits,
+            dir.path(),
+            Progress::Silent,
+            &Default::default(),
+        )
+        .err()
+        .unwrap();
+        assert!(matches!(e, Error::InvalidConfig { .. }), "{e}");
+    }
+}

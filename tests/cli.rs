@@ -92,3 +92,175 @@ fn synth_writes_the_kaggle_files() {
         .unwrap();
     assert_eq!(bad.status.code(), Some(1));
 }
+
+/// Trains a small detector once for the tests below that need one.
+fn trained_detector() -> &'static Path {
+    static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let out = bin()
+            .args([
+                "train",
+                "--synthetic",
+                "--scale",
+                "0.01",
+                "--epochs",
+                "2",
+                "--json",
+                "--out",
+            ])
+            .arg(dir.path().join("model"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(report["synthetic"], true);
+        // 188,967 × 0.01 rows in validation and test (published sizes).
+        assert_eq!(report["validation"]["rows"], 1890);
+        assert_eq!(report["test"]["rows"], 1890);
+        assert!(String::from_utf8_lossy(&out.stderr).contains("SYNTHETIC"));
+        dir
+    })
+    .path()
+}
+
+#[test]
+fn train_writes_a_complete_detector_directory() {
+    let model = trained_detector().join("model");
+    for file in [
+        "detector.json",
+        "model.mpk",
+        "validation_report.json",
+        "test_report.json",
+        "history.json",
+    ] {
+        assert!(model.join(file).is_file(), "{file}");
+    }
+    assert!(model.join("training/checkpoint").is_dir());
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(model.join("test_report.json")).unwrap()).unwrap();
+    assert_eq!(
+        report["confusion"]["tp"].as_u64().unwrap() + report["confusion"]["fn"].as_u64().unwrap(),
+        report["positives"].as_u64().unwrap()
+    );
+}
+
+#[test]
+fn eval_reports_on_a_real_file() {
+    let out = bin()
+        .args(["eval", "--json", "--model"])
+        .arg(trained_detector().join("model"))
+        .arg("--data")
+        .arg(fixture(
+            "beth/Jotishyadav29_BethSecure/labelled_testing_data.csv",
+        ))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // MANIFEST.md: 100 rows, 13 sus.
+    assert_eq!(report["rows"], 100);
+    assert_eq!(report["positives"], 13);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("SYNTHETIC"));
+}
+
+#[test]
+fn score_appends_score_and_prediction_to_every_row() {
+    let input = fixture("beth/Jotishyadav29_BethSecure/labelled_testing_data.csv");
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("scored.csv");
+    let out = bin()
+        .args(["score", "--model"])
+        .arg(trained_detector().join("model"))
+        .arg("--input")
+        .arg(&input)
+        .arg("--output")
+        .arg(&output)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let original = std::fs::read_to_string(&input).unwrap();
+    let scored = std::fs::read_to_string(&output).unwrap();
+    let original: Vec<&str> = original.lines().collect();
+    let scored: Vec<&str> = scored.lines().collect();
+    assert_eq!(scored.len(), 101);
+    assert_eq!(
+        scored[0],
+        format!("{},score,prediction", original[0].trim_end_matches('\r'))
+    );
+    for (o, s) in original[1..].iter().zip(&scored[1..]) {
+        let o = o.trim_end_matches('\r');
+        assert!(s.starts_with(o), "{s}");
+        let tail: Vec<&str> = s[o.len() + 1..].split(',').collect();
+        let score: f64 = tail[0].parse().unwrap();
+        assert!((0.0..=1.0).contains(&score));
+        assert!(tail[1] == "0" || tail[1] == "1");
+    }
+}
+
+#[test]
+fn score_stops_at_a_bad_line_and_leaves_no_output_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("events.csv");
+    let real =
+        std::fs::read_to_string(fixture("beth/datacamp_projection/labelled_test.csv")).unwrap();
+    let mut lines: Vec<String> = real.lines().map(str::to_string).collect();
+    lines[50] = "1,2,3,4,5,6,not-a-number,0".into();
+    std::fs::write(&input, lines.join("\n")).unwrap();
+    let output = dir.path().join("scored.csv");
+    let out = bin()
+        .args(["score", "--model"])
+        .arg(trained_detector().join("model"))
+        .arg("--input")
+        .arg(&input)
+        .arg("--output")
+        .arg(&output)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("events.csv: line 51") && err.contains("returnValue"),
+        "{err}"
+    );
+    assert!(!output.exists());
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        1,
+        "no temporary file left"
+    );
+}
+
+#[test]
+fn training_on_a_label_the_files_lack_fails_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = bin()
+        .args(["train", "--label", "evil", "--epochs", "1", "--data"])
+        .arg(fixture("beth/datacamp_projection"))
+        .arg("--out")
+        .arg(dir.path().join("m"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("`evil`") && err.contains("datacamp"), "{err}");
+    assert!(!dir.path().join("m").exists());
+    let usage = bin().args(["train", "--out", "x"]).output().unwrap();
+    assert_eq!(
+        usage.status.code(),
+        Some(2),
+        "missing --data/--synthetic is a usage error"
+    );
+}

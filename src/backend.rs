@@ -1,0 +1,171 @@
+//! Choosing a burn backend at run time.
+//!
+//! Everything in the crate is generic over `B: Backend`; this module only names the backends
+//! the crate is built with, so a command line (or an example) can pick one by name:
+//!
+//! ```
+//! use beth_detect::backend::BackendChoice;
+//! use beth_detect::model::ThreatDetectorConfig;
+//! use burn::prelude::*;
+//!
+//! fn width<B: Backend>() -> usize {
+//!     let model = ThreatDetectorConfig::new().init::<B>(&Default::default());
+//!     model.weight_shapes()[0][0]
+//! }
+//!
+//! let choice: BackendChoice = "ndarray".parse()?;
+//! let w = beth_detect::with_backend!(choice, |B| Ok::<_, beth_detect::Error>(width::<B>()))?;
+//! assert_eq!(w, 7);
+//! # Ok::<(), beth_detect::Error>(())
+//! ```
+
+use std::fmt;
+
+use crate::error::{Error, Result};
+
+pub use burn::backend::NdArray;
+
+#[cfg(feature = "flex")]
+pub use burn::backend::Flex;
+
+#[cfg(feature = "wgpu")]
+pub use burn::backend::Wgpu;
+
+/// The backends `beth-detect` can run on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BackendChoice {
+    /// burn-ndarray: pure-Rust CPU backend; bit-for-bit reproducible training.
+    NdArray,
+    /// burn-flex: pure-Rust CPU backend, the fastest here for this small network (cargo
+    /// feature `flex`, on by default).
+    Flex,
+    /// burn-wgpu: GPU through Vulkan, Metal or DX12 (cargo feature `wgpu`); runs without a GPU
+    /// on Mesa's lavapipe software Vulkan driver.
+    Wgpu,
+}
+
+impl BackendChoice {
+    /// The CPU backend used when none is named.
+    pub const DEFAULT: BackendChoice = if cfg!(feature = "flex") {
+        BackendChoice::Flex
+    } else {
+        BackendChoice::NdArray
+    };
+
+    /// The backend's name on the command line.
+    pub const fn name(self) -> &'static str {
+        match self {
+            BackendChoice::NdArray => "ndarray",
+            BackendChoice::Flex => "flex",
+            BackendChoice::Wgpu => "wgpu",
+        }
+    }
+
+    /// Whether this build of the crate has the backend.
+    pub const fn is_available(self) -> bool {
+        match self {
+            BackendChoice::NdArray => true,
+            BackendChoice::Flex => cfg!(feature = "flex"),
+            BackendChoice::Wgpu => cfg!(feature = "wgpu"),
+        }
+    }
+
+    /// An error saying how to get the backend, if this build lacks it.
+    pub fn check_available(self) -> Result<()> {
+        if self.is_available() {
+            Ok(())
+        } else {
+            Err(Error::BackendUnavailable {
+                backend: self.name(),
+                feature: self.name(),
+            })
+        }
+    }
+}
+
+impl fmt::Display for BackendChoice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for BackendChoice {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "ndarray" => Ok(BackendChoice::NdArray),
+            "flex" => Ok(BackendChoice::Flex),
+            "wgpu" => Ok(BackendChoice::Wgpu),
+            other => Err(Error::InvalidConfig {
+                name: "backend",
+                expected: "`ndarray`, `flex` or `wgpu`",
+                found: other.to_string(),
+            }),
+        }
+    }
+}
+
+/// Runs `body` with the type alias `B` set to the chosen backend. `body` must evaluate to a
+/// `Result` whose error type converts from [`crate::Error`]: a backend this build lacks gives
+/// [`Error::BackendUnavailable`](crate::Error::BackendUnavailable), which says which cargo
+/// feature to enable.
+#[macro_export]
+macro_rules! with_backend {
+    ($choice:expr, |$B:ident| $body:expr) => {{
+        match $choice {
+            $crate::backend::BackendChoice::NdArray => {
+                #[allow(dead_code)]
+                type $B = $crate::backend::NdArray;
+                $body
+            }
+            $crate::backend::BackendChoice::Flex => $crate::__with_flex!($B, $body),
+            $crate::backend::BackendChoice::Wgpu => $crate::__with_wgpu!($B, $body),
+        }
+    }};
+}
+
+#[cfg(feature = "flex")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __with_flex {
+    ($B:ident, $body:expr) => {{
+        #[allow(dead_code)]
+        type $B = $crate::backend::Flex;
+        $body
+    }};
+}
+
+#[cfg(not(feature = "flex"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __with_flex {
+    ($B:ident, $body:expr) => {{
+        Err($crate::backend::BackendChoice::Flex
+            .check_available()
+            .unwrap_err()
+            .into())
+    }};
+}
+
+#[cfg(feature = "wgpu")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __with_wgpu {
+    ($B:ident, $body:expr) => {{
+        #[allow(dead_code)]
+        type $B = $crate::backend::Wgpu;
+        $body
+    }};
+}
+
+#[cfg(not(feature = "wgpu"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __with_wgpu {
+    ($B:ident, $body:expr) => {{
+        Err($crate::backend::BackendChoice::Wgpu
+            .check_available()
+            .unwrap_err()
+            .into())
+    }};
+}

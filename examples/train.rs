@@ -1,8 +1,9 @@
 //! The main job: train a detector, evaluate it on validation and test, save it.
 //!
 //! ```sh
-//! cargo run --release --example train              # synthetic BETH (embedded generator), no download
-//! cargo run --release --example train -- DATA_DIR # the real Kaggle or DataCamp split files
+//! cargo run --example train                          # synthetic BETH (embedded generator), no download
+//! cargo run --example train -- DATA_DIR              # the real Kaggle or DataCamp split files
+//! cargo run --example train -- --backend ndarray     # or flex (default), or wgpu (--features wgpu)
 //! ```
 //!
 //! With no directory it generates synthetic splits calibrated to the BETH paper's published
@@ -12,16 +13,33 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
+use beth_detect::backend::BackendChoice;
 use beth_detect::data::BethSplits;
 use beth_detect::data::synth::{SynthConfig, generate_splits};
 use beth_detect::training::{DataProvenance, Progress, TrainingConfig, train_with_provenance};
-use burn::backend::{Autodiff, NdArray};
+use burn::backend::Autodiff;
+use burn::prelude::Backend;
 
 /// Fraction of the published BETH split sizes used by the default run.
 const DEFAULT_SCALE: f64 = 0.75;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let data_dir = std::env::args().nth(1).map(PathBuf::from);
+    let mut data_dir = None;
+    let mut backend = BackendChoice::DEFAULT;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--backend" => backend = args.next().unwrap_or_default().parse()?,
+            _ => data_dir = Some(PathBuf::from(arg)),
+        }
+    }
+    beth_detect::with_backend!(backend, |B| run::<B>(data_dir, backend))
+}
+
+fn run<B: Backend>(
+    data_dir: Option<PathBuf>,
+    backend: BackendChoice,
+) -> Result<(), Box<dyn std::error::Error>> {
     let started = Instant::now();
     let (splits, provenance) = match &data_dir {
         Some(dir) => (
@@ -51,7 +69,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "real data"
     };
     println!(
-        "data: {} ({tag}): train {} rows ({} sus), validation {}, test {}; loaded in {:.1} s",
+        "data: {} ({tag}): train {} rows ({} sus), validation {}, test {}; loaded in {:.1} s; backend {backend}",
         provenance.source,
         splits.train.len(),
         splits.train.positives(),
@@ -68,7 +86,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     } else {
         Progress::Silent
     };
-    let outcome = train_with_provenance::<Autodiff<NdArray>>(
+    let outcome = train_with_provenance::<Autodiff<B>>(
         &config,
         &splits,
         &out,

@@ -141,6 +141,17 @@ pub enum Error {
         message: String,
     },
 
+    /// The backend asked for is not compiled into this build.
+    #[error(
+        "the `{backend}` backend is not in this build: rebuild with the cargo feature `{feature}` (e.g. `cargo install beth-detect --features {feature}`)"
+    )]
+    BackendUnavailable {
+        /// The backend asked for.
+        backend: &'static str,
+        /// The cargo feature that provides it.
+        feature: &'static str,
+    },
+
     /// Training could not run or produced nothing usable.
     #[error("training: {0}")]
     Training(String),

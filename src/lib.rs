@@ -20,6 +20,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod backend;
 pub mod batch;
 pub mod data;
 pub mod detector;

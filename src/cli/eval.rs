@@ -1,9 +1,10 @@
 use std::path::PathBuf;
 
+use beth_detect::backend::BackendChoice;
 use beth_detect::data::{BethDataset, BethSplits};
 use beth_detect::detector::Detector;
-use beth_detect::{Error, Result, evaluate};
-use burn::backend::NdArray;
+use beth_detect::{Error, Result, evaluate, with_backend};
+use burn::prelude::Backend;
 
 use super::report::print_report;
 
@@ -18,10 +19,17 @@ pub struct Args {
     /// Print JSON instead of tables.
     #[arg(long)]
     json: bool,
+    /// Backend: `ndarray`, `flex` (default) or `wgpu` (needs the `wgpu` cargo feature).
+    #[arg(long, default_value_t = BackendChoice::DEFAULT)]
+    backend: BackendChoice,
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let detector = Detector::<NdArray>::load(&args.model, &Default::default())?;
+    with_backend!(args.backend, |B| run_on::<B>(args))
+}
+
+fn run_on<B: Backend>(args: Args) -> Result<()> {
+    let detector = Detector::<B>::load(&args.model, &Default::default())?;
     let label = detector.metadata().label;
     let datasets: Vec<(String, BethDataset)> = if args.data.is_dir() {
         let splits = BethSplits::open_dir(&args.data)?.with_label(label)?;

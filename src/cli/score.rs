@@ -1,11 +1,12 @@
 use std::io::Write;
 use std::path::PathBuf;
 
+use beth_detect::backend::BackendChoice;
 use beth_detect::data::EventReader;
 use beth_detect::detector::Detector;
 use beth_detect::scoring::{ScoreOptions, score_stream};
-use beth_detect::{Error, Result};
-use burn::backend::NdArray;
+use beth_detect::{Error, Result, with_backend};
+use burn::prelude::Backend;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -19,10 +20,17 @@ pub struct Args {
     /// temporary name and renamed when complete.
     #[arg(long)]
     output: Option<PathBuf>,
+    /// Backend: `ndarray`, `flex` (default) or `wgpu` (needs the `wgpu` cargo feature).
+    #[arg(long, default_value_t = BackendChoice::DEFAULT)]
+    backend: BackendChoice,
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let detector = Detector::<NdArray>::load(&args.model, &Default::default())?;
+    with_backend!(args.backend, |B| run_on::<B>(args))
+}
+
+fn run_on<B: Backend>(args: Args) -> Result<()> {
+    let detector = Detector::<B>::load(&args.model, &Default::default())?;
     let mut reader = EventReader::open(&args.input)?;
     let options = ScoreOptions::default();
     let summary = match &args.output {

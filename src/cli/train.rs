@@ -2,6 +2,7 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Instant;
 
+use beth_detect::backend::BackendChoice;
 use beth_detect::data::synth::{SynthConfig, generate_splits};
 use beth_detect::data::{BethSplits, Label};
 use beth_detect::detector::{publish_dir, staging_dir};
@@ -10,8 +11,9 @@ use beth_detect::features::FeatureSet;
 use beth_detect::training::{
     ClassWeight, DataProvenance, Progress, TrainingConfig, train_with_provenance,
 };
-use beth_detect::{Error, Result};
-use burn::backend::{Autodiff, NdArray};
+use beth_detect::{Error, Result, with_backend};
+use burn::backend::Autodiff;
+use burn::prelude::Backend;
 use burn::train::renderer::{
     EvaluationName, EvaluationProgress, MetricState, MetricsRenderer, MetricsRendererEvaluation,
     MetricsRendererTraining, ProgressType, TrainingProgress,
@@ -68,9 +70,16 @@ pub struct Args {
     /// Print the reports as one JSON object instead of tables.
     #[arg(long)]
     json: bool,
+    /// Backend: `ndarray`, `flex` (default) or `wgpu` (GPU; needs the `wgpu` cargo feature).
+    #[arg(long, default_value_t = BackendChoice::DEFAULT)]
+    backend: BackendChoice,
 }
 
 pub fn run(args: Args) -> Result<()> {
+    with_backend!(args.backend, |B| run_on::<B>(args))
+}
+
+fn run_on<B: Backend>(args: Args) -> Result<()> {
     let started = Instant::now();
     let (splits, provenance) = match &args.data {
         Some(dir) => (
@@ -99,12 +108,13 @@ pub fn run(args: Args) -> Result<()> {
         ""
     };
     eprintln!(
-        "data: {}{tag}: train {} rows, validation {}, test {} (loaded in {:.1} s)",
+        "data: {}{tag}: train {} rows, validation {}, test {} (loaded in {:.1} s); backend {}",
         provenance.source,
         splits.train.len(),
         splits.validation.len(),
         splits.test.len(),
-        started.elapsed().as_secs_f64()
+        started.elapsed().as_secs_f64(),
+        args.backend
     );
     let config = TrainingConfig::new()
         .with_feature_set(args.features)
@@ -125,7 +135,7 @@ pub fn run(args: Args) -> Result<()> {
     };
     let staging = staging_dir(&args.out)?;
     let result = (|| -> Result<()> {
-        let outcome = train_with_provenance::<Autodiff<NdArray>>(
+        let outcome = train_with_provenance::<Autodiff<B>>(
             &config,
             &splits,
             &staging,

@@ -45,7 +45,7 @@ torch = {(r["job"], r["batch_size"]): r for r in map(json.loads, open(os.path.jo
 print(f"machine: {platform.machine()}, {os.cpu_count()} cores; torch threads = cores")
 print(f"{'job':<12} {'batch':>6} {'backend':<8} {'ours rows/s':>12} {'pytorch rows/s':>15} {'ours/pytorch':>13}")
 for r in ours:
-    t = torch[(r["job"], r["batch_size"])]
+    t = torch[(r["job"].replace("inference_burn", "inference"), r["batch_size"])]
     print(f"{r['job']:<12} {r['batch_size']:>6} {r['backend']:<8} {r['rows_per_s']:>12,.0f} {t['rows_per_s']:>15,.0f} {r['rows_per_s'] / t['rows_per_s']:>13.2f}")
 print(f"end-to-end train --epochs 1 --batch-size 64: ours {ours_e2e:.2f} s, pytorch+pandas {torch_e2e:.2f} s, "
       f"speed-up {torch_e2e / ours_e2e:.2f}x")

@@ -199,6 +199,12 @@ impl<B: Backend> Detector<B> {
         Ok(out)
     }
 
+    /// A copy of the weights that scores on the CPU with plain matrix products: much faster
+    /// than a burn forward pass on a CPU backend for large inputs (same results within 1e-6).
+    pub fn cpu_scorer(&self) -> crate::cpu_scorer::CpuScorer {
+        crate::cpu_scorer::CpuScorer::from_model(&self.model)
+    }
+
     /// Applies the threshold.
     pub fn predict(&self, scores: &[f32]) -> Vec<bool> {
         scores.iter().map(|&s| s as f64 >= self.threshold).collect()

@@ -22,6 +22,7 @@
 
 pub mod backend;
 pub mod batch;
+pub mod cpu_scorer;
 pub mod data;
 pub mod detector;
 mod error;

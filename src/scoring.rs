@@ -36,6 +36,9 @@ pub struct ScoreOptions {
     pub skip_bad: bool,
     /// Output format.
     pub format: OutputFormat,
+    /// Score with [`CpuScorer`](crate::cpu_scorer::CpuScorer) instead of the detector's burn
+    /// backend (same results; set it to false to run the model on, e.g., the GPU).
+    pub cpu_fast_path: bool,
 }
 
 impl Default for ScoreOptions {
@@ -45,6 +48,7 @@ impl Default for ScoreOptions {
             only_alerts: false,
             skip_bad: false,
             format: OutputFormat::Csv,
+            cpu_fast_path: true,
         }
     }
 }
@@ -115,6 +119,11 @@ pub(crate) fn score_stream_named<B: Backend, R: Read, W: Write>(
         ends: Vec::with_capacity(options.batch_size),
     };
     let mut line = Vec::new();
+    let mut scorer = Scorer {
+        detector,
+        cpu: options.cpu_fast_path.then(|| detector.cpu_scorer()),
+        features: Vec::new(),
+    };
     loop {
         let next = reader.read_event();
         match next {
@@ -138,7 +147,7 @@ pub(crate) fn score_stream_named<B: Backend, R: Read, W: Write>(
             Some(Err(e)) => {
                 // Rows read before the bad one are still written: the output stays whole rows.
                 flush(
-                    detector,
+                    &mut scorer,
                     &mut pending,
                     &mut out,
                     json,
@@ -153,7 +162,7 @@ pub(crate) fn score_stream_named<B: Backend, R: Read, W: Write>(
             None => {}
         }
         flush(
-            detector,
+            &mut scorer,
             &mut pending,
             &mut out,
             json,
@@ -171,9 +180,31 @@ pub(crate) fn score_stream_named<B: Backend, R: Read, W: Write>(
     Ok(summary)
 }
 
+struct Scorer<'a, B: Backend> {
+    detector: &'a Detector<B>,
+    cpu: Option<crate::cpu_scorer::CpuScorer>,
+    features: Vec<f32>,
+}
+
+impl<B: Backend> Scorer<'_, B> {
+    fn score(&mut self, events: &[BethEvent]) -> Vec<f32> {
+        match &self.cpu {
+            None => self.detector.score_events(events),
+            Some(cpu) => {
+                let width = crate::features::FEATURE_WIDTH;
+                self.features.resize(events.len() * width, 0.0);
+                for (e, row) in events.iter().zip(self.features.chunks_exact_mut(width)) {
+                    self.detector.scaler().transform_into(e, row);
+                }
+                cpu.score(&self.features)
+            }
+        }
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 fn flush<B: Backend, W: Write>(
-    detector: &Detector<B>,
+    scorer: &mut Scorer<'_, B>,
     pending: &mut Pending,
     out: &mut W,
     json: bool,
@@ -185,12 +216,13 @@ fn flush<B: Backend, W: Write>(
     if pending.events.is_empty() {
         return Ok(());
     }
-    let scores = detector.score_events(&pending.events);
+    let scores = scorer.score(&pending.events);
+    let threshold = scorer.detector.threshold();
     let mut start = 0;
     for (&end, &score) in pending.ends.iter().zip(&scores) {
         let record = &pending.bytes[start..end];
         start = end;
-        let alert = score as f64 >= detector.threshold();
+        let alert = score as f64 >= threshold;
         summary.events += 1;
         summary.alerts += alert as u64;
         if options.only_alerts && !alert {

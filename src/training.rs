@@ -183,10 +183,11 @@ impl TrainingConfig {
 pub struct BinaryOutput<B: Backend> {
     /// Mean loss of the batch, `[1]`.
     pub loss: Tensor<B, 1>,
-    /// Probabilities, `[N, 1]`.
-    pub probabilities: Tensor<B, 2>,
-    /// Labels 0/1, `[N, 1]`.
-    pub targets: Tensor<B, 2>,
+    /// Rows in the batch.
+    pub rows: usize,
+    /// Probabilities `[N, 1]` and labels `[N, 1]`; validation only (training reports its loss
+    /// alone, so a training step reads back one number, not three tensors).
+    pub scored: Option<(Tensor<B, 2>, Tensor<B, 2>)>,
 }
 
 /// [`BinaryOutput`] read back to the host, for the metrics.
@@ -194,9 +195,11 @@ pub struct BinaryOutput<B: Backend> {
 pub struct BinaryOutputSync {
     /// Mean loss of the batch.
     pub loss: f64,
-    /// Probabilities.
+    /// Rows in the batch.
+    pub rows: usize,
+    /// Probabilities (empty for training steps).
     pub probabilities: Vec<f32>,
-    /// Labels 0/1.
+    /// Labels 0/1 (empty for training steps).
     pub targets: Vec<f32>,
 }
 
@@ -204,20 +207,31 @@ impl<B: Backend> ItemLazy for BinaryOutput<B> {
     type ItemSync = BinaryOutputSync;
 
     fn sync(self) -> BinaryOutputSync {
-        // One transaction: a single device round trip for all three tensors.
-        let [loss, probabilities, targets] = Transaction::default()
-            .register(self.loss)
-            .register(self.probabilities)
-            .register(self.targets)
-            .execute()
-            .try_into()
-            .expect("three tensors were registered");
         let to_vec =
             |d: burn::tensor::TensorData| d.convert::<f32>().into_vec::<f32>().expect("f32 data");
-        BinaryOutputSync {
-            loss: to_vec(loss)[0] as f64,
-            probabilities: to_vec(probabilities),
-            targets: to_vec(targets),
+        match self.scored {
+            None => BinaryOutputSync {
+                loss: to_vec(self.loss.into_data())[0] as f64,
+                rows: self.rows,
+                probabilities: Vec::new(),
+                targets: Vec::new(),
+            },
+            Some((probabilities, targets)) => {
+                // One transaction: a single device round trip for all three tensors.
+                let [loss, probabilities, targets] = Transaction::default()
+                    .register(self.loss)
+                    .register(probabilities)
+                    .register(targets)
+                    .execute()
+                    .try_into()
+                    .expect("three tensors were registered");
+                BinaryOutputSync {
+                    loss: to_vec(loss)[0] as f64,
+                    rows: self.rows,
+                    probabilities: to_vec(probabilities),
+                    targets: to_vec(targets),
+                }
+            }
         }
     }
 }
@@ -228,13 +242,18 @@ impl Adaptor<BinaryOutputSync> for BinaryOutputSync {
     }
 }
 
-fn step_output<B: Backend>(model: &ThreatDetector<B>, batch: BethBatch<B>) -> BinaryOutput<B> {
+fn step_output<B: Backend>(
+    model: &ThreatDetector<B>,
+    batch: BethBatch<B>,
+    keep_scores: bool,
+) -> BinaryOutput<B> {
+    let rows = batch.features.dims()[0];
     let logits = model.forward_logits(batch.features);
     let loss = bce_with_logits(logits.clone(), batch.targets.clone(), batch.positive_weight);
     BinaryOutput {
         loss,
-        probabilities: burn::tensor::activation::sigmoid(logits),
-        targets: batch.targets,
+        rows,
+        scored: keep_scores.then(|| (burn::tensor::activation::sigmoid(logits), batch.targets)),
     }
 }
 
@@ -243,7 +262,7 @@ impl<B: AutodiffBackend> TrainStep for ThreatDetector<B> {
     type Output = BinaryOutput<B>;
 
     fn step(&self, batch: BethBatch<B>) -> TrainOutput<BinaryOutput<B>> {
-        let output = step_output(self, batch);
+        let output = step_output(self, batch, false);
         let grads = output.loss.backward();
         TrainOutput::new(self, grads, output)
     }
@@ -254,7 +273,7 @@ impl<B: Backend> InferenceStep for ThreatDetector<B> {
     type Output = BinaryOutput<B>;
 
     fn step(&self, batch: BethBatch<B>) -> BinaryOutput<B> {
-        step_output(self, batch)
+        step_output(self, batch, true)
     }
 }
 
@@ -346,7 +365,7 @@ impl BinaryMetric {
 
     /// Adds one batch.
     pub fn add(&mut self, item: &BinaryOutputSync) -> f64 {
-        let n = item.probabilities.len() as u64;
+        let n = item.rows as u64;
         self.rows += n;
         self.loss_sum += item.loss * n as f64;
         let mut batch = crate::evaluation::Confusion::default();
@@ -396,7 +415,7 @@ impl Metric for BinaryMetric {
 
     fn update(&mut self, item: &BinaryOutputSync, _: &MetricMetadata) -> SerializedEntry {
         let batch = self.add(item);
-        let n = item.probabilities.len();
+        let n = item.rows;
         // AUROC is exact only over the whole epoch: sorting every score after every batch would
         // be quadratic, so the running display shows the last exact value instead.
         let (shown, logged) = match self.kind {

@@ -77,6 +77,7 @@ fn binary_accuracy_thresholds_the_single_column() {
     // argmax over one column would call every row class 0 and score 1/3 here.
     let batch = BinaryOutputSync {
         loss: 0.5,
+        rows: 3,
         probabilities: vec![0.9, 0.2, 0.7],
         targets: vec![1.0, 0.0, 0.0],
     };
@@ -89,6 +90,7 @@ fn binary_accuracy_thresholds_the_single_column() {
     // Over two batches, exact epoch values (not means of batch values).
     let second = BinaryOutputSync {
         loss: 1.0,
+        rows: 1,
         probabilities: vec![0.1],
         targets: vec![1.0],
     };

@@ -28,6 +28,7 @@ pub mod detector;
 mod error;
 pub mod evaluation;
 pub mod features;
+pub mod interop;
 pub mod model;
 pub mod scoring;
 pub mod training;

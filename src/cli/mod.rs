@@ -4,6 +4,7 @@ use clap::{Parser, Subcommand};
 
 mod eval;
 mod inspect;
+mod interop;
 mod report;
 mod score;
 mod synth;
@@ -35,6 +36,14 @@ enum Command {
     ///
     /// Example: beth-detect score --model detector --input events.csv --output scored.csv
     Score(score::Args),
+    /// Make a detector from the PyTorch notebook's trained model and its scaler statistics.
+    ///
+    /// Example: beth-detect import-torch model.pt --scaler scaler.json --out detector
+    ImportTorch(interop::ImportArgs),
+    /// Write a detector's weights as safetensors that PyTorch loads into the notebook's network.
+    ///
+    /// Example: beth-detect export --model detector --out model.safetensors
+    Export(interop::ExportArgs),
     /// Write synthetic BETH split files (labelled as synthetic; for demos and benchmarks).
     ///
     /// Example: beth-detect synth --out synthetic --scale 0.1 --seed 7
@@ -48,5 +57,7 @@ pub fn run(cli: Cli) -> beth_detect::Result<()> {
         Command::Train(args) => train::run(args),
         Command::Eval(args) => eval::run(args),
         Command::Score(args) => score::run(args),
+        Command::ImportTorch(args) => interop::import(args),
+        Command::Export(args) => interop::export(args),
     }
 }

@@ -1,0 +1,335 @@
+//! PyTorch interop: the original notebook's weights in, safetensors out.
+//!
+//! The notebook's network is an `nn.Sequential`:
+//! `Linear(7, 64), ReLU, Dropout, Linear(64, 32), ReLU, Linear(32, 1), Sigmoid`, so its
+//! `state_dict` keys are `0.*`, `3.*` and `5.*`. PyTorch stores a `Linear` weight as
+//! `[out, in]`; burn as `[in, out]`. The mapping is spelled out in [`PYTORCH_KEYS`] and every
+//! weight is transposed on the way in and out.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use burn::module::Param;
+use burn::nn::Linear;
+use burn::prelude::*;
+use burn::tensor::TensorData;
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+use crate::features::{FEATURE_WIDTH, FeatureScaler, FeatureSet};
+use crate::model::{ThreatDetector, ThreatDetectorConfig};
+
+/// `(PyTorch key prefix, layer)`: which `nn.Sequential` index is which of our layers.
+pub const PYTORCH_KEYS: [(&str, &str); 3] = [("0", "fc1"), ("3", "fc2"), ("5", "fc3")];
+
+/// A tensor read from a checkpoint: its PyTorch shape and f32 values (row-major).
+struct Loaded {
+    shape: Vec<usize>,
+    values: Vec<f32>,
+}
+
+fn artifact(path: &Path, message: String) -> Error {
+    Error::Artifact {
+        path: path.to_path_buf(),
+        message,
+    }
+}
+
+/// Builds the network from PyTorch-layout tensors, checking every key and shape.
+fn assemble<B: Backend>(
+    path: &Path,
+    mut tensors: HashMap<String, Loaded>,
+    device: &B::Device,
+) -> Result<ThreatDetector<B>> {
+    let config = ThreatDetectorConfig::new();
+    let dims = [
+        (config.input_width, config.hidden1),
+        (config.hidden1, config.hidden2),
+        (config.hidden2, 1),
+    ];
+    let mut take = |key: String, shape: Vec<usize>| -> Result<Vec<f32>> {
+        let t = tensors.remove(&key).ok_or_else(|| {
+            artifact(
+                path,
+                format!("missing key `{key}` (expected shape {shape:?})"),
+            )
+        })?;
+        if t.shape != shape {
+            return Err(artifact(
+                path,
+                format!("key `{key}`: expected shape {shape:?}, found {:?}", t.shape),
+            ));
+        }
+        Ok(t.values)
+    };
+    let mut layers = Vec::new();
+    for ((prefix, _), (inputs, outputs)) in PYTORCH_KEYS.iter().zip(dims) {
+        let weight = take(format!("{prefix}.weight"), vec![outputs, inputs])?;
+        let bias = take(format!("{prefix}.bias"), vec![outputs])?;
+        // [out, in] → [in, out]
+        let mut transposed = vec![0.0f32; inputs * outputs];
+        for o in 0..outputs {
+            for i in 0..inputs {
+                transposed[i * outputs + o] = weight[o * inputs + i];
+            }
+        }
+        layers.push(Linear {
+            weight: Param::from_data(TensorData::new(transposed, [inputs, outputs]), device),
+            bias: Some(Param::from_data(TensorData::new(bias, [outputs]), device)),
+        });
+    }
+    if let Some(extra) = tensors.keys().min() {
+        return Err(artifact(
+            path,
+            format!(
+                "unexpected key `{extra}`: expected only {}",
+                PYTORCH_KEYS
+                    .iter()
+                    .map(|(p, _)| format!("{p}.weight, {p}.bias"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ));
+    }
+    let mut layers = layers.into_iter();
+    let mut model = config.init_zeroed::<B>(device);
+    model.fc1 = layers.next().expect("three layers");
+    model.fc2 = layers.next().expect("three layers");
+    model.fc3 = layers.next().expect("three layers");
+    // Inference only: the imported model has no dropout to apply anyway.
+    Ok(model)
+}
+
+/// Builds the network from PyTorch `state_dict` entries `(key, PyTorch shape, values)`, the
+/// inverse of [`pytorch_state_dict`]. `name` is what errors call the source.
+pub fn from_state_dict<B: Backend>(
+    name: &Path,
+    entries: Vec<(String, Vec<usize>, Vec<f32>)>,
+    device: &B::Device,
+) -> Result<ThreatDetector<B>> {
+    let tensors = entries
+        .into_iter()
+        .map(|(k, shape, values)| (k, Loaded { shape, values }))
+        .collect();
+    assemble(name, tensors, device)
+}
+
+/// Loads a `torch.save(model.state_dict())` checkpoint of the notebook's network (burn-store's
+/// PyTorch reader).
+pub fn load_pytorch<B: Backend>(
+    path: impl AsRef<Path>,
+    device: &B::Device,
+) -> Result<ThreatDetector<B>> {
+    let path = path.as_ref();
+    let reader = burn_store::pytorch::PytorchReader::new(path)
+        .map_err(|e| artifact(path, format!("not a readable PyTorch checkpoint: {e}")))?;
+    let mut tensors = HashMap::new();
+    for (key, snapshot) in reader.into_tensors() {
+        let data = snapshot
+            .to_data()
+            .map_err(|e| artifact(path, format!("key `{key}`: unreadable tensor: {e:?}")))?;
+        let shape = data.shape.to_vec();
+        let values = data
+            .convert::<f32>()
+            .into_vec::<f32>()
+            .map_err(|e| artifact(path, format!("key `{key}`: expected floats: {e:?}")))?;
+        tensors.insert(key, Loaded { shape, values });
+    }
+    assemble(path, tensors, device)
+}
+
+/// Loads the notebook's network from a safetensors file with the same keys.
+pub fn load_safetensors<B: Backend>(
+    path: impl AsRef<Path>,
+    device: &B::Device,
+) -> Result<ThreatDetector<B>> {
+    let path = path.as_ref();
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let file = safetensors::SafeTensors::deserialize(&bytes)
+        .map_err(|e| artifact(path, format!("not a safetensors file: {e}")))?;
+    let mut tensors = HashMap::new();
+    for (key, view) in file.tensors() {
+        if view.dtype() != safetensors::Dtype::F32 {
+            return Err(artifact(
+                path,
+                format!("key `{key}`: expected F32, found {:?}", view.dtype()),
+            ));
+        }
+        let values = view
+            .data()
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
+        tensors.insert(
+            key,
+            Loaded {
+                shape: view.shape().to_vec(),
+                values,
+            },
+        );
+    }
+    assemble(path, tensors, device)
+}
+
+/// The network's weights as PyTorch `state_dict` entries: `(key, PyTorch shape, values)`.
+pub fn pytorch_state_dict<B: Backend>(
+    model: &ThreatDetector<B>,
+) -> Vec<(String, Vec<usize>, Vec<f32>)> {
+    let mut out = Vec::new();
+    for ((prefix, _), layer) in PYTORCH_KEYS
+        .iter()
+        .zip([&model.fc1, &model.fc2, &model.fc3])
+    {
+        let [inputs, outputs] = layer.weight.dims();
+        let w = layer
+            .weight
+            .val()
+            .into_data()
+            .convert::<f32>()
+            .into_vec::<f32>()
+            .expect("f32 weights");
+        let mut transposed = vec![0.0f32; inputs * outputs];
+        for i in 0..inputs {
+            for o in 0..outputs {
+                transposed[o * inputs + i] = w[i * outputs + o];
+            }
+        }
+        out.push((
+            format!("{prefix}.weight"),
+            vec![outputs, inputs],
+            transposed,
+        ));
+        let b = layer.bias.as_ref().map_or(vec![0.0; outputs], |b| {
+            b.val()
+                .into_data()
+                .convert::<f32>()
+                .into_vec::<f32>()
+                .expect("f32 bias")
+        });
+        out.push((format!("{prefix}.bias"), vec![outputs], b));
+    }
+    out
+}
+
+/// Writes the weights as safetensors that PyTorch loads into the notebook's `nn.Sequential`
+/// with `load_state_dict` (same keys, shapes and dtype); written to a temporary name and
+/// renamed.
+pub fn save_safetensors<B: Backend>(
+    model: &ThreatDetector<B>,
+    path: impl AsRef<Path>,
+) -> Result<()> {
+    let path = path.as_ref();
+    let entries = pytorch_state_dict(model);
+    let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = entries
+        .into_iter()
+        .map(|(k, shape, v)| (k, shape, v.iter().flat_map(|x| x.to_le_bytes()).collect()))
+        .collect();
+    let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = bytes
+        .iter()
+        .map(|(k, shape, data)| {
+            let view =
+                safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), data)
+                    .expect("shape and data agree");
+            (k.clone(), view)
+        })
+        .collect();
+    let serialized = safetensors::serialize(views, None)
+        .map_err(|e| artifact(path, format!("cannot serialise: {e}")))?;
+    let tmp = path.with_file_name(format!(
+        ".{}.partial-{}",
+        path.file_name()
+            .map_or("model".into(), |n| n.to_string_lossy()),
+        std::process::id()
+    ));
+    std::fs::write(&tmp, serialized).map_err(|e| Error::io(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        Error::io(path, e)
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SklearnScaler {
+    features: Vec<String>,
+    mean: Vec<f64>,
+    std: Vec<f64>,
+}
+
+/// Reads scikit-learn `StandardScaler` statistics saved as
+/// `{"features": [...], "mean": [...], "std": [...]}` (`mean_` and `scale_`). The feature names
+/// must be the seven the network takes, in order: those of [`FeatureSet::Seed`] (the notebook)
+/// or of [`FeatureSet::Paper`].
+pub fn load_sklearn_scaler(path: impl AsRef<Path>) -> Result<FeatureScaler> {
+    let path = path.as_ref();
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let s: SklearnScaler = serde_json::from_slice(&bytes).map_err(|source| Error::Json {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    if s.features.len() != FEATURE_WIDTH
+        || s.mean.len() != FEATURE_WIDTH
+        || s.std.len() != FEATURE_WIDTH
+    {
+        return Err(artifact(
+            path,
+            format!(
+                "expected 7 features, 7 means and 7 standard deviations, found {}, {} and {}",
+                s.features.len(),
+                s.mean.len(),
+                s.std.len()
+            ),
+        ));
+    }
+    let feature_set = [FeatureSet::Seed, FeatureSet::Paper]
+        .into_iter()
+        .find(|f| f.names().iter().zip(&s.features).all(|(a, b)| a == b))
+        .ok_or_else(|| {
+            let unknown: Vec<&String> = s
+                .features
+                .iter()
+                .filter(|n| {
+                    !FeatureSet::Seed.names().contains(&n.as_str())
+                        && !FeatureSet::Paper.names().contains(&n.as_str())
+                })
+                .collect();
+            artifact(
+                path,
+                format!(
+                    "expected features {:?} in that order, found {:?}{}",
+                    FeatureSet::Seed.names(),
+                    s.features,
+                    if unknown.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" (unknown: {unknown:?})")
+                    }
+                ),
+            )
+        })?;
+    FeatureScaler::new(feature_set, &s.mean, &s.std).map_err(|e| artifact(path, e.to_string()))
+}
+
+/// A complete detector from an imported network and the scaler statistics it was trained with.
+pub fn imported_detector<B: Backend>(
+    model: ThreatDetector<B>,
+    scaler: FeatureScaler,
+    threshold: f64,
+    source: &Path,
+) -> Result<crate::detector::Detector<B>> {
+    let metadata = crate::detector::DetectorMetadata {
+        crate_version: env!("CARGO_PKG_VERSION").to_string(),
+        burn_version: crate::detector::BURN_VERSION.to_string(),
+        feature_set: scaler.feature_set(),
+        label: crate::data::Label::Sus,
+        model: ThreatDetectorConfig::new(),
+        training: None,
+        threshold_rule: crate::evaluation::ThresholdRule::Fixed(threshold),
+        data_source: format!("imported from PyTorch: {}", source.display()),
+        synthetic: false,
+        train_rows: 0,
+        train_positives: 0,
+        validation_rows: 0,
+    };
+    crate::detector::Detector::new(model, scaler, threshold, metadata)
+}

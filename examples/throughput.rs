@@ -64,6 +64,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--backend" => backend = args.next().unwrap_or_default().parse()?,
+            "--inference-only" => batch_sizes = Vec::new(),
             "--batch-sizes" => {
                 batch_sizes = args
                     .next()
@@ -126,7 +127,32 @@ fn run<B: Backend>(
         );
         detector = Some(outcome.detector);
     }
-    let detector = detector.ok_or("no batch size given")?;
+    // With --inference-only, an untrained network: inference speed does not depend on weights.
+    let detector = match detector {
+        Some(d) => d,
+        None => {
+            let scaler = beth_detect::features::FeatureScaler::fit(
+                beth_detect::features::FeatureSet::Seed,
+                &splits.train,
+            )?;
+            let metadata = beth_detect::detector::DetectorMetadata {
+                crate_version: String::new(),
+                burn_version: String::new(),
+                feature_set: beth_detect::features::FeatureSet::Seed,
+                label: beth_detect::data::Label::Sus,
+                model: beth_detect::ThreatDetectorConfig::new(),
+                training: None,
+                threshold_rule: Default::default(),
+                data_source: "untrained".into(),
+                synthetic: true,
+                train_rows: 0,
+                train_positives: 0,
+                validation_rows: 0,
+            };
+            let model = beth_detect::ThreatDetectorConfig::new().init::<B>(&device);
+            beth_detect::Detector::new(model, scaler, 0.5, metadata)?
+        }
+    };
     let mut features = vec![0.0f32; rows * FEATURE_WIDTH];
     for (i, row) in features.chunks_exact_mut(FEATURE_WIDTH).enumerate() {
         detector

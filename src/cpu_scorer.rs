@@ -76,15 +76,14 @@ impl CpuScorer {
             self.score_serial(&features[..rows * FEATURE_WIDTH], dest);
             return;
         }
-        let per_thread = rows.div_ceil(self.threads);
-        std::thread::scope(|scope| {
-            for (x, y) in features[..rows * FEATURE_WIDTH]
-                .chunks(per_thread * FEATURE_WIDTH)
-                .zip(dest.chunks_mut(per_thread))
-            {
-                scope.spawn(move || self.score_serial(x, y));
-            }
-        });
+        // Rayon's pool (already running for burn-flex) instead of threads spawned per call: a
+        // call scores only a few hundred microseconds of rows.
+        let per_task = rows.div_ceil(self.threads);
+        use rayon::prelude::*;
+        features[..rows * FEATURE_WIDTH]
+            .par_chunks(per_task * FEATURE_WIDTH)
+            .zip(dest.par_chunks_mut(per_task))
+            .for_each(|(x, y)| self.score_serial(x, y));
     }
 
     /// Probabilities for rows of scaled features.
@@ -103,23 +102,32 @@ impl CpuScorer {
             .zip(out.chunks_mut(TILE))
         {
             let n = y.len();
-            // h1 = relu(x · w1 + b1): with only 7 inputs a GEMM spends more time packing than
-            // multiplying, so each row is a sum of 7 scaled weight rows (vectorised by the
-            // compiler over the hidden units).
-            for (xr, hr) in x
-                .chunks_exact(FEATURE_WIDTH)
-                .zip(h1[..n * h1n].chunks_exact_mut(h1n))
-            {
-                hr.copy_from_slice(&self.b1);
-                for (k, &xk) in xr.iter().enumerate() {
-                    let w = &self.w1[k * h1n..(k + 1) * h1n];
-                    for (h, &wk) in hr.iter_mut().zip(w) {
-                        *h += xk * wk;
-                    }
-                }
-                for h in hr.iter_mut() {
-                    *h = h.max(0.0);
-                }
+            // h1 = relu(x · w1 + b1)
+            for row in h1[..n * h1n].chunks_exact_mut(h1n) {
+                row.copy_from_slice(&self.b1);
+            }
+            // SAFETY: the pointers and strides describe row-major matrices inside their slices:
+            // x is n×7, w1 7×h1n, h1 n×h1n.
+            unsafe {
+                matrixmultiply::sgemm(
+                    n,
+                    FEATURE_WIDTH,
+                    h1n,
+                    1.0,
+                    x.as_ptr(),
+                    FEATURE_WIDTH as isize,
+                    1,
+                    self.w1.as_ptr(),
+                    h1n as isize,
+                    1,
+                    1.0,
+                    h1.as_mut_ptr(),
+                    h1n as isize,
+                    1,
+                );
+            }
+            for v in &mut h1[..n * h1n] {
+                *v = v.max(0.0);
             }
             // h2 = relu(h1 · w2 + b2)
             for row in h2[..n * h2n].chunks_exact_mut(h2n) {

@@ -264,3 +264,97 @@ fn training_on_a_label_the_files_lack_fails_cleanly() {
         "missing --data/--synthetic is a usage error"
     );
 }
+
+#[test]
+fn score_reads_standard_input_and_writes_only_alerts() {
+    use std::io::Write as _;
+    let input = std::fs::read(fixture(
+        "beth/Jotishyadav29_BethSecure/labelled_testing_data.csv",
+    ))
+    .unwrap();
+    let run = |extra: &[&str]| {
+        let mut child = bin()
+            .arg("score")
+            .args(["--model"])
+            .arg(trained_detector().join("model"))
+            .args(extra)
+            .arg("-")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(&input).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let all = run(&[]);
+    assert!(
+        all.status.success(),
+        "{}",
+        String::from_utf8_lossy(&all.stderr)
+    );
+    let all_rows: Vec<String> = String::from_utf8(all.stdout)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(String::from)
+        .collect();
+    assert_eq!(all_rows.len(), 100);
+    let stderr = String::from_utf8_lossy(&all.stderr);
+    assert!(
+        stderr.contains("100 events") && stderr.contains("0 bad lines skipped"),
+        "{stderr}"
+    );
+    let alerts = run(&["--only-alerts"]);
+    let alert_rows: Vec<String> = String::from_utf8(alerts.stdout)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(String::from)
+        .collect();
+    let expected: Vec<&String> = all_rows.iter().filter(|r| r.ends_with(",1")).collect();
+    assert_eq!(alert_rows.iter().collect::<Vec<_>>(), expected);
+}
+
+#[test]
+fn score_skip_bad_counts_and_reports_the_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("events.csv");
+    let real =
+        std::fs::read_to_string(fixture("beth/datacamp_projection/labelled_test.csv")).unwrap();
+    let mut lines: Vec<String> = real.lines().map(str::to_string).collect();
+    lines[10] = "1,2,3,4,5,6,x,0".into(); // line 11
+    lines[20] = "1,2,3".into(); // line 21
+    std::fs::write(&input, lines.join("\n")).unwrap();
+    let out = bin()
+        .args(["score", "--skip-bad", "--model"])
+        .arg(trained_detector().join("model"))
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap().lines().count(),
+        1 + 98
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("98 events") && err.contains("2 bad lines skipped"),
+        "{err}"
+    );
+    assert!(
+        err.contains("skipped line 11") && err.contains("skipped line 21"),
+        "{err}"
+    );
+    let wrong = bin()
+        .args(["score", "--format", "tracee-json", "--model"])
+        .arg(trained_detector().join("model"))
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert_eq!(wrong.status.code(), Some(1));
+}

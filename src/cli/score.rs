@@ -1,25 +1,62 @@
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::PathBuf;
+use std::time::Instant;
 
 use beth_detect::backend::BackendChoice;
-use beth_detect::data::EventReader;
+use beth_detect::data::{EventReader, Schema};
 use beth_detect::detector::Detector;
-use beth_detect::scoring::{ScoreOptions, score_stream};
+use beth_detect::scoring::{OutputFormat, ScoreOptions, ScoreSummary, score_stream};
 use beth_detect::{Error, Result, with_backend};
 use burn::prelude::Backend;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum InputFormat {
+    Auto,
+    Raw,
+    Datacamp,
+    Host,
+    TraceeJson,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum OutputKind {
+    Csv,
+    Jsonl,
+}
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Detector directory (written by `train`).
     #[arg(long)]
     model: PathBuf,
-    /// Events to score: any BETH CSV or Tracee JSON lines.
-    #[arg(long)]
-    input: PathBuf,
-    /// Where to write the scored rows (default: standard output). A file is written under a
-    /// temporary name and renamed when complete.
+    /// Events to score: a BETH CSV or Tracee JSON-lines file, or `-` for standard input (the
+    /// default).
+    #[arg(conflicts_with = "input_flag")]
+    input: Option<PathBuf>,
+    /// The same as the positional INPUT.
+    #[arg(long = "input", id = "input_flag")]
+    input_flag: Option<PathBuf>,
+    /// Input format; `auto` detects it from the CSV header or the first JSON line, the others
+    /// insist on it.
+    #[arg(long, value_enum, default_value_t = InputFormat::Auto)]
+    format: InputFormat,
+    /// Where to write the scored events: a file (written under a temporary name and renamed
+    /// when complete) or `-` for standard output (the default).
     #[arg(long)]
     output: Option<PathBuf>,
+    /// `csv` (the input's columns plus score,prediction; Tracee input always gives JSON lines)
+    /// or `jsonl` (one JSON object per event with score and prediction added).
+    #[arg(long, value_enum, default_value_t = OutputKind::Csv)]
+    output_format: OutputKind,
+    /// Write only the events predicted suspicious.
+    #[arg(long)]
+    only_alerts: bool,
+    /// Skip records that do not parse, and report how many (and where) at the end.
+    #[arg(long)]
+    skip_bad: bool,
+    /// Events per forward pass.
+    #[arg(long, default_value_t = 8192)]
+    batch_size: usize,
     /// Backend: `ndarray`, `flex` (default) or `wgpu` (needs the `wgpu` cargo feature).
     #[arg(long, default_value_t = BackendChoice::DEFAULT)]
     backend: BackendChoice,
@@ -31,23 +68,92 @@ pub fn run(args: Args) -> Result<()> {
 
 fn run_on<B: Backend>(args: Args) -> Result<()> {
     let detector = Detector::<B>::load(&args.model, &Default::default())?;
-    let mut reader = EventReader::open(&args.input)?;
     let options = ScoreOptions {
+        batch_size: args.batch_size,
+        only_alerts: args.only_alerts,
+        skip_bad: args.skip_bad,
+        format: match args.output_format {
+            OutputKind::Csv => OutputFormat::Csv,
+            OutputKind::Jsonl => OutputFormat::JsonLines,
+        },
         // The plain-matrix CPU path scores the same model faster than burn on a CPU backend; on
         // the GPU backend the model runs where the user asked.
         cpu_fast_path: args.backend != BackendChoice::Wgpu,
-        ..ScoreOptions::default()
     };
-    let summary = match &args.output {
-        None => {
-            let stdout = std::io::stdout().lock();
-            score_stream(
-                &detector,
-                &mut reader,
-                std::io::BufWriter::new(stdout),
-                &options,
-            )?
+    let input = args.input.clone().or(args.input_flag.clone());
+    let started = Instant::now();
+    let summary = match input.as_deref() {
+        None => score_from(
+            &detector,
+            std::io::stdin().lock(),
+            "<stdin>".into(),
+            &args,
+            &options,
+        )?,
+        Some(p) if p.as_os_str() == "-" => score_from(
+            &detector,
+            std::io::stdin().lock(),
+            "<stdin>".into(),
+            &args,
+            &options,
+        )?,
+        Some(p) => {
+            let file = std::fs::File::open(p).map_err(|e| Error::Io {
+                path: p.to_path_buf(),
+                source: e,
+            })?;
+            score_from(&detector, file, p.to_path_buf(), &args, &options)?
         }
+    };
+    let seconds = started.elapsed().as_secs_f64();
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(
+        err,
+        "{} events, {} alerts, {} bad lines skipped, {:.0} events/s",
+        summary.events,
+        summary.alerts,
+        summary.skipped,
+        summary.events as f64 / seconds.max(1e-9)
+    );
+    for (line, message) in &summary.first_skipped {
+        let _ = writeln!(err, "  skipped line {line}: {message}");
+    }
+    Ok(())
+}
+
+fn score_from<B: Backend, R: Read>(
+    detector: &Detector<B>,
+    source: R,
+    name: PathBuf,
+    args: &Args,
+    options: &ScoreOptions,
+) -> Result<ScoreSummary> {
+    let mut reader = EventReader::new(source, name)?;
+    let wanted = match args.format {
+        InputFormat::Auto => None,
+        InputFormat::Raw => Some(Schema::Raw),
+        InputFormat::Datacamp => Some(Schema::DataCamp),
+        InputFormat::Host => Some(Schema::Host),
+        InputFormat::TraceeJson => Some(Schema::Tracee),
+    };
+    if let Some(w) = wanted
+        && w != reader.schema()
+    {
+        return Err(Error::InvalidConfig {
+            name: "input format",
+            expected: "input in the format given with --format",
+            found: format!(
+                "{}: {} input, not {}",
+                reader.path().display(),
+                reader.schema(),
+                w
+            ),
+        });
+    }
+    match args.output.as_deref() {
+        // Buffered: score_stream flushes after every batch, so nothing waits in the buffer.
+        None => score_stream(detector, &mut reader, stdout(), options),
+        Some(p) if p.as_os_str() == "-" => score_stream(detector, &mut reader, stdout(), options),
         Some(path) => {
             let tmp = path.with_file_name(format!(
                 ".{}.partial-{}",
@@ -60,14 +166,14 @@ fn run_on<B: Backend>(args: Args) -> Result<()> {
                 source: e,
             })?;
             let result = score_stream(
-                &detector,
+                detector,
                 &mut reader,
                 std::io::BufWriter::new(file),
-                &options,
+                options,
             )
             .and_then(|s| {
                 std::fs::rename(&tmp, path).map_err(|e| Error::Io {
-                    path: path.clone(),
+                    path: path.to_path_buf(),
                     source: e,
                 })?;
                 Ok(s)
@@ -75,14 +181,11 @@ fn run_on<B: Backend>(args: Args) -> Result<()> {
             if result.is_err() {
                 let _ = std::fs::remove_file(&tmp);
             }
-            result?
+            result
         }
-    };
-    let _ = writeln!(
-        std::io::stderr(),
-        "{} events, {} alerts",
-        summary.events,
-        summary.alerts
-    );
-    Ok(())
+    }
+}
+
+fn stdout() -> std::io::BufWriter<std::io::StdoutLock<'static>> {
+    std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock())
 }

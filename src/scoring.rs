@@ -125,8 +125,8 @@ pub(crate) fn score_stream_named<B: Backend, R: Read, W: Write>(
         features: Vec::new(),
     };
     loop {
-        let next = reader.read_event();
-        match next {
+        // What happens after this batch is written: go on, stop at the end, or fail.
+        let after: Option<Result<()>> = match reader.read_event() {
             Some(Ok(event)) => {
                 pending.events.push(event);
                 pending.bytes.extend_from_slice(reader.record_bytes());
@@ -134,6 +134,7 @@ pub(crate) fn score_stream_named<B: Backend, R: Read, W: Write>(
                 if pending.events.len() < options.batch_size {
                     continue;
                 }
+                None
             }
             Some(Err(e)) if options.skip_bad && e.line().is_some() => {
                 summary.skipped += 1;
@@ -144,23 +145,10 @@ pub(crate) fn score_stream_named<B: Backend, R: Read, W: Write>(
                 }
                 continue;
             }
-            Some(Err(e)) => {
-                // Rows read before the bad one are still written: the output stays whole rows.
-                flush(
-                    &mut scorer,
-                    &mut pending,
-                    &mut out,
-                    json,
-                    &columns,
-                    options,
-                    &mut summary,
-                    &mut line,
-                )
-                .map_err(io)?;
-                return Err(e);
-            }
-            None => {}
-        }
+            // Rows read before a bad one are still written: the output stays whole rows.
+            Some(Err(e)) => Some(Err(e)),
+            None => Some(Ok(())),
+        };
         flush(
             &mut scorer,
             &mut pending,
@@ -172,8 +160,10 @@ pub(crate) fn score_stream_named<B: Backend, R: Read, W: Write>(
             &mut line,
         )
         .map_err(io)?;
-        if next.is_none() {
-            break;
+        match after {
+            None => {}
+            Some(Ok(())) => break,
+            Some(Err(e)) => return Err(e),
         }
     }
     out.flush().map_err(io)?;

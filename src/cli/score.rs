@@ -82,15 +82,8 @@ fn run_on<B: Backend>(args: Args) -> Result<()> {
     };
     let input = args.input.clone().or(args.input_flag.clone());
     let started = Instant::now();
-    let summary = match input.as_deref() {
+    let summary = match input.as_deref().filter(|p| p.as_os_str() != "-") {
         None => score_from(
-            &detector,
-            std::io::stdin().lock(),
-            "<stdin>".into(),
-            &args,
-            &options,
-        )?,
-        Some(p) if p.as_os_str() == "-" => score_from(
             &detector,
             std::io::stdin().lock(),
             "<stdin>".into(),
@@ -150,10 +143,9 @@ fn score_from<B: Backend, R: Read>(
             ),
         });
     }
-    match args.output.as_deref() {
+    match args.output.as_deref().filter(|p| p.as_os_str() != "-") {
         // Buffered: score_stream flushes after every batch, so nothing waits in the buffer.
         None => score_stream(detector, &mut reader, stdout(), options),
-        Some(p) if p.as_os_str() == "-" => score_stream(detector, &mut reader, stdout(), options),
         Some(path) => {
             let tmp = path.with_file_name(format!(
                 ".{}.partial-{}",

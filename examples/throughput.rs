@@ -20,41 +20,10 @@ use std::time::Instant;
 use beth_detect::backend::BackendChoice;
 use beth_detect::data::{BethDataset, BethSplits};
 use beth_detect::features::FEATURE_WIDTH;
-use beth_detect::training::{Progress, TrainingConfig, train};
+use beth_detect::training::{Progress, ProgressEvent, TrainingConfig, train};
 use burn::backend::Autodiff;
 use burn::prelude::Backend;
-use burn::train::renderer::{
-    EvaluationName, EvaluationProgress, MetricState, MetricsRenderer, MetricsRendererEvaluation,
-    MetricsRendererTraining, ProgressType, TrainingProgress,
-};
 use std::sync::{Arc, Mutex};
-
-/// Notes when the Learner's first training and first validation steps are rendered.
-#[derive(Clone, Default)]
-struct EpochClock(Arc<Mutex<(Option<Instant>, Option<Instant>)>>);
-
-impl MetricsRendererTraining for EpochClock {
-    fn update_train(&mut self, _: MetricState) {}
-    fn update_valid(&mut self, _: MetricState) {}
-    fn render_train(&mut self, _: TrainingProgress, _: Vec<ProgressType>) {
-        let mut t = self.0.lock().unwrap();
-        t.0.get_or_insert_with(Instant::now);
-    }
-    fn render_valid(&mut self, _: TrainingProgress, _: Vec<ProgressType>) {
-        let mut t = self.0.lock().unwrap();
-        t.1.get_or_insert_with(Instant::now);
-    }
-}
-
-impl MetricsRendererEvaluation for EpochClock {
-    fn update_test(&mut self, _: EvaluationName, _: MetricState) {}
-    fn render_test(&mut self, _: EvaluationProgress, _: Vec<ProgressType>) {}
-}
-
-impl MetricsRenderer for EpochClock {
-    fn manual_close(&mut self) {}
-    fn register_metric(&mut self, _: burn::train::metric::MetricDefinition) {}
-}
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut dir = None;
@@ -107,17 +76,25 @@ fn run<B: Backend>(
             .with_num_epochs(1)
             .with_batch_size(batch_size)
             .with_validation_batch_size(8192);
-        let clock = EpochClock::default();
+        // When the Learner's first training and first validation steps were rendered.
+        let clock: Arc<Mutex<(Option<Instant>, Option<Instant>)>> = Default::default();
+        let marks = clock.clone();
         let started = Instant::now();
         let outcome = train::<Autodiff<B>>(
             &config,
             &small,
             scratch.path(),
-            Progress::Custom(Box::new(clock.clone())),
+            Progress::Observe(Box::new(move |event| {
+                let mut t = marks.lock().unwrap();
+                match event {
+                    ProgressEvent::Training { .. } => t.0.get_or_insert_with(Instant::now),
+                    ProgressEvent::Validation => t.1.get_or_insert_with(Instant::now),
+                };
+            })),
             &device,
         )?;
         let with_setup = started.elapsed().as_secs_f64();
-        let (first_train, first_valid) = *clock.0.lock().unwrap();
+        let (first_train, first_valid) = *clock.lock().unwrap();
         let seconds = first_valid
             .zip(first_train)
             .map_or(with_setup, |(v, t)| (v - t).as_secs_f64());

@@ -14,8 +14,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use beth_detect::backend::BackendChoice;
-use beth_detect::data::BethSplits;
-use beth_detect::data::synth::{SynthConfig, generate_splits};
+use beth_detect::data::synth::SynthConfig;
 use beth_detect::training::{DataProvenance, Progress, TrainingConfig, train_with_provenance};
 use burn::backend::Autodiff;
 use burn::prelude::Backend;
@@ -41,28 +40,8 @@ fn run<B: Backend>(
     backend: BackendChoice,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let started = Instant::now();
-    let (splits, provenance) = match &data_dir {
-        Some(dir) => (
-            BethSplits::open_dir(dir)?,
-            DataProvenance {
-                source: dir.display().to_string(),
-                synthetic: false,
-            },
-        ),
-        None => {
-            let config = SynthConfig::new().with_scale(DEFAULT_SCALE);
-            (
-                generate_splits(&config)?,
-                DataProvenance {
-                    source: format!(
-                        "synthetic BETH, scale {DEFAULT_SCALE}, seed {}",
-                        config.seed
-                    ),
-                    synthetic: true,
-                },
-            )
-        }
-    };
+    let synthetic = SynthConfig::new().with_scale(DEFAULT_SCALE);
+    let (splits, provenance) = DataProvenance::load(data_dir.as_deref(), &synthetic)?;
     let tag = if provenance.synthetic {
         "SYNTHETIC data"
     } else {

@@ -1,7 +1,7 @@
 //! The saved, reusable detector: trained network + fitted features + threshold + metadata.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use burn::prelude::*;
 use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder};
@@ -215,10 +215,10 @@ impl<B: Backend> Detector<B> {
     /// a new one.
     pub fn save(&self, dir: impl AsRef<Path>) -> Result<()> {
         let dir = dir.as_ref();
-        let staging = staging_dir(dir)?;
+        let staging = crate::artifact::staging_dir(dir)?;
         let result = self
             .write_into(&staging)
-            .and_then(|()| publish_dir(&staging, dir));
+            .and_then(|()| crate::artifact::publish_dir(&staging, dir));
         if result.is_err() {
             let _ = fs::remove_dir_all(&staging);
         }
@@ -233,7 +233,7 @@ impl<B: Backend> Detector<B> {
             .clone()
             .save_file(dir.join("model"), &recorder)
             .map_err(|e| Error::io(&weights, std::io::Error::other(e.to_string())))?;
-        sync_file(&weights)?;
+        crate::artifact::sync_file(&weights)?;
         let file = DetectorFile {
             format: FORMAT_NAME.to_string(),
             format_version: FORMAT_VERSION,
@@ -247,7 +247,7 @@ impl<B: Backend> Detector<B> {
             source,
         })?;
         fs::write(&path, json).map_err(|e| Error::io(&path, e))?;
-        sync_file(&path)
+        crate::artifact::sync_file(&path)
     }
 
     /// Loads a detector directory onto `device`, checking its format version, its metadata and
@@ -358,59 +358,4 @@ pub fn evaluate<B: Backend>(
     }
     let scores = detector.score_dataset(dataset)?;
     EvaluationReport::compute(&scores, dataset.targets(), detector.threshold())
-}
-
-fn sync_file(path: &Path) -> Result<()> {
-    fs::File::open(path)
-        .and_then(|f| f.sync_all())
-        .map_err(|e| Error::io(path, e))
-}
-
-/// A fresh, empty sibling directory of `dest` to assemble an artifact in.
-pub fn staging_dir(dest: &Path) -> Result<PathBuf> {
-    let parent = match dest.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    fs::create_dir_all(&parent).map_err(|e| Error::io(&parent, e))?;
-    let name = dest
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "detector".into());
-    let staging = parent.join(format!(".{name}.partial-{}", std::process::id()));
-    if staging.exists() {
-        fs::remove_dir_all(&staging).map_err(|e| Error::io(&staging, e))?;
-    }
-    fs::create_dir(&staging).map_err(|e| Error::io(&staging, e))?;
-    Ok(staging)
-}
-
-/// Moves a completely written staging directory to `dest`, replacing what was there. Each
-/// step is a rename, so `dest` is at every moment either the old directory, absent, or the
-/// new one.
-pub fn publish_dir(staging: &Path, dest: &Path) -> Result<()> {
-    if let Ok(d) = fs::File::open(staging) {
-        let _ = d.sync_all();
-    }
-    if dest.exists() {
-        let old = staging.with_extension("old");
-        if old.exists() {
-            fs::remove_dir_all(&old).map_err(|e| Error::io(&old, e))?;
-        }
-        fs::rename(dest, &old).map_err(|e| Error::io(dest, e))?;
-        fs::rename(staging, dest).map_err(|e| Error::io(dest, e))?;
-        fs::remove_dir_all(&old).map_err(|e| Error::io(&old, e))?;
-    } else {
-        fs::rename(staging, dest).map_err(|e| Error::io(dest, e))?;
-    }
-    if let Some(parent) = dest.parent()
-        && let Ok(d) = fs::File::open(if parent.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            parent
-        })
-    {
-        let _ = d.sync_all();
-    }
-    Ok(())
 }

@@ -30,14 +30,28 @@ impl Confusion {
     pub fn at(scores: &[f32], targets: &[u8], threshold: f64) -> Self {
         let mut c = Confusion::default();
         for (&s, &t) in scores.iter().zip(targets) {
-            match (s as f64 >= threshold, t == 1) {
-                (true, true) => c.tp += 1,
-                (true, false) => c.fp += 1,
-                (false, false) => c.tn += 1,
-                (false, true) => c.fn_ += 1,
-            }
+            c.record(s as f64 >= threshold, t == 1);
         }
         c
+    }
+
+    /// Counts one prediction.
+    #[inline]
+    pub fn record(&mut self, predicted: bool, actual: bool) {
+        match (predicted, actual) {
+            (true, true) => self.tp += 1,
+            (true, false) => self.fp += 1,
+            (false, false) => self.tn += 1,
+            (false, true) => self.fn_ += 1,
+        }
+    }
+
+    /// Adds another matrix's counts.
+    pub fn merge(&mut self, other: &Confusion) {
+        self.tp += other.tp;
+        self.fp += other.fp;
+        self.tn += other.tn;
+        self.fn_ += other.fn_;
     }
 
     /// (TP + TN) / all.

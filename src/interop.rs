@@ -235,16 +235,8 @@ pub fn save_safetensors<B: Backend>(
         .collect();
     let serialized = safetensors::serialize(views, None)
         .map_err(|e| artifact(path, format!("cannot serialise: {e}")))?;
-    let tmp = path.with_file_name(format!(
-        ".{}.partial-{}",
-        path.file_name()
-            .map_or("model".into(), |n| n.to_string_lossy()),
-        std::process::id()
-    ));
-    std::fs::write(&tmp, serialized).map_err(|e| Error::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        Error::io(path, e)
+    crate::artifact::write_file_atomically(path, |out| {
+        std::io::Write::write_all(out, &serialized).map_err(|e| Error::io(path, e))
     })
 }
 

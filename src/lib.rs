@@ -20,6 +20,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod artifact;
 pub mod backend;
 pub mod batch;
 pub mod cpu_scorer;

@@ -4,7 +4,7 @@
 //! written one batch at a time, and each batch is flushed as soon as it is written.
 
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use burn::prelude::Backend;
 
@@ -81,20 +81,10 @@ struct Pending {
 pub fn score_stream<B: Backend, R: Read, W: Write>(
     detector: &Detector<B>,
     reader: &mut EventReader<R>,
-    out: W,
-    options: &ScoreOptions,
-) -> Result<ScoreSummary> {
-    let out_name = PathBuf::from("<output>");
-    score_stream_named(detector, reader, out, &out_name, options)
-}
-
-pub(crate) fn score_stream_named<B: Backend, R: Read, W: Write>(
-    detector: &Detector<B>,
-    reader: &mut EventReader<R>,
     mut out: W,
-    out_name: &Path,
     options: &ScoreOptions,
 ) -> Result<ScoreSummary> {
+    let out_name = Path::new("<output>");
     if options.batch_size == 0 {
         return Err(Error::InvalidConfig {
             name: "batch size",

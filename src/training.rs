@@ -370,17 +370,9 @@ impl BinaryMetric {
         self.loss_sum += item.loss * n as f64;
         let mut batch = crate::evaluation::Confusion::default();
         for (&p, &t) in item.probabilities.iter().zip(&item.targets) {
-            match (p >= 0.5, t >= 0.5) {
-                (true, true) => batch.tp += 1,
-                (true, false) => batch.fp += 1,
-                (false, false) => batch.tn += 1,
-                (false, true) => batch.fn_ += 1,
-            }
+            batch.record(p >= 0.5, t >= 0.5);
         }
-        self.confusion.tp += batch.tp;
-        self.confusion.fp += batch.fp;
-        self.confusion.tn += batch.tn;
-        self.confusion.fn_ += batch.fn_;
+        self.confusion.merge(&batch);
         if self.kind == BinaryMetricKind::Auroc {
             self.scores.extend_from_slice(&item.probabilities);
             self.targets
@@ -484,36 +476,59 @@ pub struct EpochHistory {
     pub best_epoch: usize,
 }
 
+/// A moment in a run that a [`Progress::Observe`] callback hears about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProgressEvent {
+    /// A training step of `epoch` (1-based) out of `epochs` was rendered.
+    Training {
+        /// The current epoch.
+        epoch: usize,
+        /// Epochs planned.
+        epochs: usize,
+    },
+    /// A validation step was rendered.
+    Validation,
+}
+
 /// How training shows its progress.
 pub enum Progress {
     /// burn's default: its terminal UI when stdout is a terminal, plain lines otherwise.
     Default,
     /// Nothing at all.
     Silent,
+    /// Nothing on screen; every rendered step is handed to the callback (to print one line
+    /// per epoch, time epochs, …).
+    Observe(Box<dyn FnMut(ProgressEvent) + Send + Sync>),
     /// A renderer of the caller's.
     Custom(Box<dyn MetricsRenderer>),
 }
 
-struct SilentRenderer;
+/// Renders nothing; tells a callback what happened.
+struct ObservingRenderer(Box<dyn FnMut(ProgressEvent) + Send + Sync>);
 
-impl burn::train::renderer::MetricsRendererTraining for SilentRenderer {
+impl burn::train::renderer::MetricsRendererTraining for ObservingRenderer {
     fn update_train(&mut self, _: burn::train::renderer::MetricState) {}
     fn update_valid(&mut self, _: burn::train::renderer::MetricState) {}
     fn render_train(
         &mut self,
-        _: burn::train::renderer::TrainingProgress,
+        item: burn::train::renderer::TrainingProgress,
         _: Vec<burn::train::renderer::ProgressType>,
     ) {
+        (self.0)(ProgressEvent::Training {
+            epoch: item.global_progress.items_processed,
+            epochs: item.global_progress.items_total,
+        })
     }
     fn render_valid(
         &mut self,
         _: burn::train::renderer::TrainingProgress,
         _: Vec<burn::train::renderer::ProgressType>,
     ) {
+        (self.0)(ProgressEvent::Validation)
     }
 }
 
-impl burn::train::renderer::MetricsRendererEvaluation for SilentRenderer {
+impl burn::train::renderer::MetricsRendererEvaluation for ObservingRenderer {
     fn update_test(
         &mut self,
         _: burn::train::renderer::EvaluationName,
@@ -528,7 +543,7 @@ impl burn::train::renderer::MetricsRendererEvaluation for SilentRenderer {
     }
 }
 
-impl MetricsRenderer for SilentRenderer {
+impl MetricsRenderer for ObservingRenderer {
     fn manual_close(&mut self) {}
     fn register_metric(&mut self, _: burn::train::metric::MetricDefinition) {}
 }
@@ -540,6 +555,35 @@ pub struct DataProvenance {
     pub source: String,
     /// Whether the data is synthetic.
     pub synthetic: bool,
+}
+
+impl DataProvenance {
+    /// Loads the splits in `dir`, or generates synthetic ones when there is no directory,
+    /// together with the provenance a detector records.
+    pub fn load(
+        dir: Option<&Path>,
+        synthetic: &crate::data::synth::SynthConfig,
+    ) -> Result<(BethSplits, DataProvenance)> {
+        Ok(match dir {
+            Some(dir) => (
+                BethSplits::open_dir(dir)?,
+                DataProvenance {
+                    source: dir.display().to_string(),
+                    synthetic: false,
+                },
+            ),
+            None => (
+                crate::data::synth::generate_splits(synthetic)?,
+                DataProvenance {
+                    source: format!(
+                        "synthetic BETH, scale {}, seed {}",
+                        synthetic.scale, synthetic.seed
+                    ),
+                    synthetic: true,
+                },
+            ),
+        })
+    }
 }
 
 /// Everything a run produces.
@@ -574,11 +618,7 @@ pub fn train<B: AutodiffBackend>(
         device,
         &DataProvenance {
             source: splits.train.path().display().to_string(),
-            synthetic: splits
-                .train
-                .path()
-                .to_string_lossy()
-                .starts_with("<synthetic"),
+            synthetic: crate::data::synth::is_synthetic(&splits.train),
         },
     )
 }
@@ -659,7 +699,8 @@ pub fn train_with_provenance<B: AutodiffBackend>(
     }
     training = match progress {
         Progress::Default => training,
-        Progress::Silent => training.renderer(SilentRenderer),
+        Progress::Silent => training.renderer(ObservingRenderer(Box::new(|_| {}))),
+        Progress::Observe(callback) => training.renderer(ObservingRenderer(callback)),
         Progress::Custom(renderer) => training.renderer(BoxedRenderer(renderer)),
     };
 

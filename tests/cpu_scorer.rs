@@ -1,5 +1,8 @@
 //! The CPU scoring path computes what burn's forward pass computes.
 
+mod common;
+use common::max_difference;
+
 use beth_detect::cpu_scorer::CpuScorer;
 use beth_detect::data::BethDataset;
 use beth_detect::features::{FeatureScaler, FeatureSet};
@@ -14,14 +17,6 @@ fn burn_forward(model: &beth_detect::ThreatDetector<B>, x: &[f32]) -> Vec<f32> {
     let n = x.len() / 7;
     let t = Tensor::<B, 2>::from_data(TensorData::new(x.to_vec(), [n, 7]), &Default::default());
     model.forward(t).into_data().into_vec::<f32>().unwrap()
-}
-
-fn max_difference(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
 }
 
 #[test]

@@ -1,6 +1,9 @@
 //! PyTorch interop and step-for-step parity with the original notebook's training, against
 //! fixtures written by tests/reference/make_parity_fixture.py (PyTorch 2.15, committed).
 
+mod common;
+use common::max_difference;
+
 use std::path::{Path, PathBuf};
 
 use beth_detect::data::BethDataset;
@@ -57,14 +60,6 @@ fn state_dict(v: &Value) -> Vec<(String, Vec<usize>, Vec<f32>)> {
         .iter()
         .map(|(k, t)| (k.clone(), shape(t), floats(t)))
         .collect()
-}
-
-fn max_difference(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
 }
 
 #[test]

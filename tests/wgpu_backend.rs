@@ -2,6 +2,9 @@
 //! the same weights give the same probabilities as on NdArray, and training on Wgpu learns.
 #![cfg(feature = "wgpu")]
 
+mod common;
+use common::max_difference;
+
 use beth_detect::data::synth::{SynthConfig, SynthSplit, generate};
 use beth_detect::data::{BethDataset, BethSplits, Schema};
 use beth_detect::detector::Detector;
@@ -29,14 +32,6 @@ fn detectors() -> (Detector<NdArray>, Detector<Wgpu>, tempfile::TempDir) {
     let cpu = Detector::<NdArray>::load(&saved, &Default::default()).unwrap();
     let gpu = Detector::<Wgpu>::load(&saved, &Default::default()).unwrap();
     (cpu, gpu, dir)
-}
-
-fn max_difference(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
 }
 
 #[test]

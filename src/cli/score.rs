@@ -2,6 +2,7 @@ use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::time::Instant;
 
+use beth_detect::artifact::write_file_atomically;
 use beth_detect::backend::BackendChoice;
 use beth_detect::data::{EventReader, Schema};
 use beth_detect::detector::Detector;
@@ -146,35 +147,9 @@ fn score_from<B: Backend, R: Read>(
     match args.output.as_deref().filter(|p| p.as_os_str() != "-") {
         // Buffered: score_stream flushes after every batch, so nothing waits in the buffer.
         None => score_stream(detector, &mut reader, stdout(), options),
-        Some(path) => {
-            let tmp = path.with_file_name(format!(
-                ".{}.partial-{}",
-                path.file_name()
-                    .map_or("scores".into(), |n| n.to_string_lossy()),
-                std::process::id()
-            ));
-            let file = std::fs::File::create(&tmp).map_err(|e| Error::Io {
-                path: tmp.clone(),
-                source: e,
-            })?;
-            let result = score_stream(
-                detector,
-                &mut reader,
-                std::io::BufWriter::new(file),
-                options,
-            )
-            .and_then(|s| {
-                std::fs::rename(&tmp, path).map_err(|e| Error::Io {
-                    path: path.to_path_buf(),
-                    source: e,
-                })?;
-                Ok(s)
-            });
-            if result.is_err() {
-                let _ = std::fs::remove_file(&tmp);
-            }
-            result
-        }
+        Some(path) => write_file_atomically(path, |out| {
+            score_stream(detector, &mut reader, out, options)
+        }),
     }
 }
 

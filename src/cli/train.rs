@@ -2,22 +2,18 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Instant;
 
+use beth_detect::artifact::{publish_dir, staging_dir};
 use beth_detect::backend::BackendChoice;
-use beth_detect::data::synth::{SynthConfig, generate_splits};
-use beth_detect::data::{BethSplits, Label};
-use beth_detect::detector::{publish_dir, staging_dir};
+use beth_detect::data::Label;
+use beth_detect::data::synth::SynthConfig;
 use beth_detect::evaluation::ThresholdRule;
 use beth_detect::features::FeatureSet;
 use beth_detect::training::{
-    ClassWeight, DataProvenance, Progress, TrainingConfig, train_with_provenance,
+    ClassWeight, DataProvenance, Progress, ProgressEvent, TrainingConfig, train_with_provenance,
 };
 use beth_detect::{Error, Result, with_backend};
 use burn::backend::Autodiff;
 use burn::prelude::Backend;
-use burn::train::renderer::{
-    EvaluationName, EvaluationProgress, MetricState, MetricsRenderer, MetricsRendererEvaluation,
-    MetricsRendererTraining, ProgressType, TrainingProgress,
-};
 
 use super::report::{print_report, write_json};
 
@@ -81,27 +77,10 @@ pub fn run(args: Args) -> Result<()> {
 
 fn run_on<B: Backend>(args: Args) -> Result<()> {
     let started = Instant::now();
-    let (splits, provenance) = match &args.data {
-        Some(dir) => (
-            BethSplits::open_dir(dir)?,
-            DataProvenance {
-                source: dir.display().to_string(),
-                synthetic: false,
-            },
-        ),
-        None => {
-            let synth = SynthConfig::new()
-                .with_scale(args.scale)
-                .with_seed(args.seed);
-            (
-                generate_splits(&synth)?,
-                DataProvenance {
-                    source: format!("synthetic BETH, scale {}, seed {}", args.scale, args.seed),
-                    synthetic: true,
-                },
-            )
-        }
-    };
+    let synthetic = SynthConfig::new()
+        .with_scale(args.scale)
+        .with_seed(args.seed);
+    let (splits, provenance) = DataProvenance::load(args.data.as_deref(), &synthetic)?;
     let tag = if provenance.synthetic {
         " (SYNTHETIC data)"
     } else {
@@ -131,7 +110,16 @@ fn run_on<B: Backend>(args: Args) -> Result<()> {
     let progress = if std::io::stdout().is_terminal() {
         Progress::Default
     } else {
-        Progress::Custom(Box::new(EpochLines::default()))
+        // burn's plain renderer prints every batch; one line per epoch is enough for logs.
+        let mut last_epoch = 0;
+        Progress::Observe(Box::new(move |event| {
+            if let ProgressEvent::Training { epoch, epochs } = event
+                && epoch != last_epoch
+            {
+                last_epoch = epoch;
+                eprintln!("epoch {epoch}/{epochs}");
+            }
+        }))
     };
     let staging = staging_dir(&args.out)?;
     let result = (|| -> Result<()> {
@@ -178,34 +166,4 @@ fn run_on<B: Backend>(args: Args) -> Result<()> {
         let _ = std::fs::remove_dir_all(&staging);
     }
     result
-}
-
-/// One line per epoch on stderr, for logs and pipes (burn's own plain renderer prints every
-/// batch).
-#[derive(Default)]
-struct EpochLines {
-    last_epoch: usize,
-}
-
-impl MetricsRendererTraining for EpochLines {
-    fn update_train(&mut self, _: MetricState) {}
-    fn update_valid(&mut self, _: MetricState) {}
-    fn render_train(&mut self, item: TrainingProgress, _: Vec<ProgressType>) {
-        let epoch = item.global_progress.items_processed;
-        if epoch != self.last_epoch {
-            self.last_epoch = epoch;
-            eprintln!("epoch {epoch}/{}", item.global_progress.items_total);
-        }
-    }
-    fn render_valid(&mut self, _: TrainingProgress, _: Vec<ProgressType>) {}
-}
-
-impl MetricsRendererEvaluation for EpochLines {
-    fn update_test(&mut self, _: EvaluationName, _: MetricState) {}
-    fn render_test(&mut self, _: EvaluationProgress, _: Vec<ProgressType>) {}
-}
-
-impl MetricsRenderer for EpochLines {
-    fn manual_close(&mut self) {}
-    fn register_metric(&mut self, _: burn::train::metric::MetricDefinition) {}
 }

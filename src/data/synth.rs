@@ -25,8 +25,7 @@
 //! ```
 
 use serde::{Deserialize, Serialize};
-use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::dataset::{BethDataset, BethSplits, DATACAMP_SPLIT_NAMES, KAGGLE_SPLIT_NAMES};
@@ -872,11 +871,22 @@ impl Iterator for SynthRecords {
     }
 }
 
+/// How the names of generated datasets start: what tells [`is_synthetic`] they are.
+const SYNTHETIC_NAME_PREFIX: &str = "<synthetic";
+
+/// Whether a dataset came from this generator (rather than from a file).
+pub fn is_synthetic(dataset: &BethDataset) -> bool {
+    dataset
+        .path()
+        .to_string_lossy()
+        .starts_with(SYNTHETIC_NAME_PREFIX)
+}
+
 /// One split, in memory, raw schema (the dataset's name says it is synthetic).
 pub fn generate(split: SynthSplit, config: &SynthConfig) -> Result<BethDataset> {
     let records = SynthRecords::new(split, config)?;
     let name = format!(
-        "<synthetic {} split, scale {}, seed {}>",
+        "{SYNTHETIC_NAME_PREFIX} {} split, scale {}, seed {}>",
         split_name(split),
         config.scale,
         config.seed
@@ -925,25 +935,26 @@ pub fn write_splits(dir: &Path, config: &SynthConfig, schema: Schema) -> Result<
     let mut written = Vec::new();
     for (split, name) in SynthSplit::ALL.into_iter().zip(names) {
         let path = dir.join(name);
-        let tmp = dir.join(format!(".{name}.partial"));
-        let result = write_split(&tmp, split, config, schema);
-        if let Err(e) = result {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(e);
-        }
-        std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))?;
+        crate::artifact::write_file_atomically(&path, |out| {
+            write_split(out, &path, split, config, schema)
+        })?;
         written.push(path);
     }
     Ok(written)
 }
 
-fn write_split(path: &Path, split: SynthSplit, config: &SynthConfig, schema: Schema) -> Result<()> {
+fn write_split(
+    out: impl Write,
+    path: &Path,
+    split: SynthSplit,
+    config: &SynthConfig,
+    schema: Schema,
+) -> Result<()> {
     let io = |e: std::io::Error| Error::io(path, e);
     let csv_err = |e: csv::Error| Error::io(path, std::io::Error::other(e));
-    let file = File::create(path).map_err(io)?;
     let mut w = csv::WriterBuilder::new()
         .terminator(csv::Terminator::CRLF)
-        .from_writer(BufWriter::with_capacity(1 << 20, file));
+        .from_writer(out);
     let header: Vec<&str> = schema.columns().iter().map(|c| c.name()).collect();
     w.write_record(&header).map_err(csv_err)?;
     let int = |v: i64| v.to_string();
@@ -978,8 +989,8 @@ fn write_split(path: &Path, split: SynthSplit, config: &SynthConfig, schema: Sch
         }
         w.write_record(None::<&[u8]>).map_err(csv_err)?;
     }
-    let mut inner = w.into_inner().map_err(|e| io(e.into_error()))?;
-    inner.flush().map_err(io)?;
-    inner.get_ref().sync_all().map_err(io)?;
-    Ok(())
+    w.into_inner()
+        .map_err(|e| io(e.into_error()))?
+        .flush()
+        .map_err(io)
 }

@@ -1,0 +1,91 @@
+//! Files and directories that appear complete or not at all: everything is written under a
+//! temporary sibling name, synced, then renamed into place.
+
+use std::fs;
+use std::io::BufWriter;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+/// Writes `path` through `write`, atomically: into a temporary sibling first, renamed over
+/// `path` only when `write` succeeded and the data is on disk. On failure the temporary file is
+/// removed and `path` is untouched.
+pub fn write_file_atomically<T>(
+    path: &Path,
+    write: impl FnOnce(&mut BufWriter<fs::File>) -> Result<T>,
+) -> Result<T> {
+    let name = path
+        .file_name()
+        .map_or_else(|| "output".into(), |n| n.to_string_lossy().into_owned());
+    let tmp = path.with_file_name(format!(".{name}.partial-{}", std::process::id()));
+    let result = (|| {
+        let file = fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        let mut w = BufWriter::with_capacity(1 << 20, file);
+        let value = write(&mut w)?;
+        let file = w
+            .into_inner()
+            .map_err(|e| Error::io(&tmp, e.into_error()))?;
+        file.sync_all().map_err(|e| Error::io(&tmp, e))?;
+        fs::rename(&tmp, path).map_err(|e| Error::io(path, e))?;
+        Ok(value)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+pub(crate) fn sync_file(path: &Path) -> Result<()> {
+    fs::File::open(path)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| Error::io(path, e))
+}
+
+/// A fresh, empty sibling directory of `dest` to assemble an artifact in.
+pub fn staging_dir(dest: &Path) -> Result<PathBuf> {
+    let parent = match dest.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    fs::create_dir_all(&parent).map_err(|e| Error::io(&parent, e))?;
+    let name = dest
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "detector".into());
+    let staging = parent.join(format!(".{name}.partial-{}", std::process::id()));
+    if staging.exists() {
+        fs::remove_dir_all(&staging).map_err(|e| Error::io(&staging, e))?;
+    }
+    fs::create_dir(&staging).map_err(|e| Error::io(&staging, e))?;
+    Ok(staging)
+}
+
+/// Moves a completely written staging directory to `dest`, replacing what was there. Each
+/// step is a rename, so `dest` is at every moment either the old directory, absent, or the
+/// new one.
+pub fn publish_dir(staging: &Path, dest: &Path) -> Result<()> {
+    if let Ok(d) = fs::File::open(staging) {
+        let _ = d.sync_all();
+    }
+    if dest.exists() {
+        let old = staging.with_extension("old");
+        if old.exists() {
+            fs::remove_dir_all(&old).map_err(|e| Error::io(&old, e))?;
+        }
+        fs::rename(dest, &old).map_err(|e| Error::io(dest, e))?;
+        fs::rename(staging, dest).map_err(|e| Error::io(dest, e))?;
+        fs::remove_dir_all(&old).map_err(|e| Error::io(&old, e))?;
+    } else {
+        fs::rename(staging, dest).map_err(|e| Error::io(dest, e))?;
+    }
+    if let Some(parent) = dest.parent()
+        && let Ok(d) = fs::File::open(if parent.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            parent
+        })
+    {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}

@@ -302,6 +302,20 @@ impl<B: Backend> Detector<B> {
                 message: "the weights file is missing".into(),
             });
         }
+        // A config claiming a huge network must come with weights at least that large; checked
+        // before anything that size is allocated.
+        let weights_len = fs::metadata(&weights)
+            .map_err(|e| Error::io(&weights, e))?
+            .len();
+        let needed = (file.metadata.model.num_params() as u64).saturating_mul(4);
+        if weights_len < needed {
+            return Err(Error::Artifact {
+                path: weights,
+                message: format!(
+                    "the weights file has {weights_len} bytes, the model config needs at least {needed} (truncated, or not this model's weights)"
+                ),
+            });
+        }
         let recorder = NamedMpkFileRecorder::<FullPrecisionSettings>::new();
         let model = file
             .metadata

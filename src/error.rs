@@ -175,6 +175,12 @@ impl Error {
         }
     }
 
+    /// True for the I/O error a live source returns when it has no data yet (its read gave
+    /// [`std::io::ErrorKind::WouldBlock`]): the reader stays usable; call it again.
+    pub fn is_would_block(&self) -> bool {
+        matches!(self, Error::Io { source, .. } if source.kind() == std::io::ErrorKind::WouldBlock)
+    }
+
     /// The 1-based line this error points at, when it points at one.
     pub fn line(&self) -> Option<u64> {
         match self {

@@ -80,9 +80,14 @@ impl ThreatDetectorConfig {
         }
     }
 
-    /// Number of trainable parameters (2,625 for the default shape).
+    /// Number of trainable parameters (2,625 for the default shape); saturates at
+    /// `usize::MAX` for absurd shapes (a corrupted artifact) instead of overflowing.
     pub fn num_params(&self) -> usize {
-        (self.input_width + 1) * self.hidden1 + (self.hidden1 + 1) * self.hidden2 + self.hidden2 + 1
+        let layer =
+            |inputs: usize, outputs: usize| inputs.saturating_add(1).saturating_mul(outputs);
+        layer(self.input_width, self.hidden1)
+            .saturating_add(layer(self.hidden1, self.hidden2))
+            .saturating_add(layer(self.hidden2, 1))
     }
 }
 

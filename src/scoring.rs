@@ -1,10 +1,13 @@
 //! Scores → output: stream events through a detector and write them back with their scores.
 //!
 //! Memory stays constant whatever the input size: events are read, featurised, scored and
-//! written one batch at a time, and each batch is flushed as soon as it is written.
+//! written one batch at a time, and each batch is flushed as soon as it is written. On live
+//! input ([`LiveInput`]) a partial batch is scored and flushed the moment the input pauses, so
+//! an alert never waits for events that have not happened yet.
 
 use std::io::{Read, Write};
 use std::path::Path;
+use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, sync_channel};
 
 use burn::prelude::Backend;
 
@@ -68,6 +71,96 @@ pub struct ScoreSummary {
 
 const SKIPPED_KEPT: usize = 5;
 
+/// A byte source read by a background thread, for input that arrives live (a pipe from
+/// `tracee --output json`, a terminal, a FIFO).
+///
+/// Its `read` returns [`std::io::ErrorKind::WouldBlock`] once each time the input pauses —
+/// no bytes are waiting — and blocks on the next call; [`score_stream`] takes that pause to
+/// score and flush the events it holds. Memory is bounded: the thread stays at most four
+/// 64 KiB chunks ahead.
+pub struct LiveInput {
+    chunks: Receiver<std::io::Result<Vec<u8>>>,
+    chunk: Vec<u8>,
+    read: usize,
+    pause_reported: bool,
+    ended: bool,
+}
+
+const LIVE_CHUNK: usize = 64 << 10;
+
+impl LiveInput {
+    /// Starts the thread that reads `source`.
+    pub fn spawn<R: Read + Send + 'static>(source: R) -> Self {
+        let (tx, rx) = sync_channel(4);
+        std::thread::spawn(move || pump(source, tx));
+        LiveInput {
+            chunks: rx,
+            chunk: Vec::new(),
+            read: 0,
+            pause_reported: false,
+            ended: false,
+        }
+    }
+}
+
+fn pump<R: Read>(mut source: R, tx: SyncSender<std::io::Result<Vec<u8>>>) {
+    loop {
+        let mut chunk = vec![0; LIVE_CHUNK];
+        match source.read(&mut chunk) {
+            Ok(0) => return,
+            Ok(n) => {
+                chunk.truncate(n);
+                if tx.send(Ok(chunk)).is_err() {
+                    return;
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                let _ = tx.send(Err(e));
+                return;
+            }
+        }
+    }
+}
+
+impl Read for LiveInput {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.read == self.chunk.len() {
+            if self.ended {
+                return Ok(0);
+            }
+            let next = match self.chunks.try_recv() {
+                Ok(next) => Some(next),
+                Err(TryRecvError::Empty) if !self.pause_reported => {
+                    self.pause_reported = true;
+                    return Err(std::io::ErrorKind::WouldBlock.into());
+                }
+                Err(TryRecvError::Empty) => self.chunks.recv().ok(),
+                Err(TryRecvError::Disconnected) => None,
+            };
+            self.pause_reported = false;
+            match next {
+                None => {
+                    self.ended = true;
+                    return Ok(0);
+                }
+                Some(Err(e)) => {
+                    self.ended = true;
+                    return Err(e);
+                }
+                Some(Ok(chunk)) => {
+                    self.chunk = chunk;
+                    self.read = 0;
+                }
+            }
+        }
+        let n = buf.len().min(self.chunk.len() - self.read);
+        buf[..n].copy_from_slice(&self.chunk[self.read..self.read + n]);
+        self.read += n;
+        Ok(n)
+    }
+}
+
 struct Pending {
     events: Vec<BethEvent>,
     bytes: Vec<u8>,
@@ -117,6 +210,8 @@ pub fn score_stream<B: Backend, R: Read, W: Write>(
     loop {
         // What happens after this batch is written: go on, stop at the end, or fail.
         let after: Option<Result<()>> = match reader.read_event() {
+            // Live input paused: what is held is scored and written now, not when more comes.
+            Some(Err(e)) if e.is_would_block() => None,
             Some(Ok(event)) => {
                 pending.events.push(event);
                 pending.bytes.extend_from_slice(reader.record_bytes());

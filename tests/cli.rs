@@ -265,6 +265,21 @@ fn training_on_a_label_the_files_lack_fails_cleanly() {
     );
 }
 
+/// `score` with the test detector, reading standard input, every stream piped.
+fn score_stdin(extra: &[&str]) -> Command {
+    let mut command = bin();
+    command
+        .arg("score")
+        .arg("--model")
+        .arg(trained_detector().join("model"))
+        .args(extra)
+        .arg("-")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    command
+}
+
 #[test]
 fn score_reads_standard_input_and_writes_only_alerts() {
     use std::io::Write as _;
@@ -273,17 +288,7 @@ fn score_reads_standard_input_and_writes_only_alerts() {
     ))
     .unwrap();
     let run = |extra: &[&str]| {
-        let mut child = bin()
-            .arg("score")
-            .args(["--model"])
-            .arg(trained_detector().join("model"))
-            .args(extra)
-            .arg("-")
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut child = score_stdin(extra).spawn().unwrap();
         child.stdin.take().unwrap().write_all(&input).unwrap();
         child.wait_with_output().unwrap()
     };
@@ -357,4 +362,95 @@ fn score_skip_bad_counts_and_reports_the_lines() {
         .output()
         .unwrap();
     assert_eq!(wrong.status.code(), Some(1));
+}
+
+/// Starts `score` reading a pipe and returns the child, its stdin, and a channel of its output
+/// lines (read on a thread, so the test can wait for a line with a deadline).
+fn live_scorer(
+    extra: &[&str],
+) -> (
+    std::process::Child,
+    std::process::ChildStdin,
+    std::sync::mpsc::Receiver<String>,
+) {
+    use std::io::BufRead as _;
+    let mut child = score_stdin(extra).spawn().unwrap();
+    let stdin = child.stdin.take().unwrap();
+    let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stdout.lines() {
+            if tx.send(line.unwrap()).is_err() {
+                return;
+            }
+        }
+    });
+    (child, stdin, rx)
+}
+
+const LIVE_DEADLINE: std::time::Duration = std::time::Duration::from_secs(20);
+
+#[test]
+fn score_writes_each_event_of_a_slow_pipe_before_the_pipe_closes() {
+    use std::io::Write as _;
+    let sample = std::fs::read_to_string(fixture(
+        "beth/Jotishyadav29_BethSecure/labelled_testing_data.csv",
+    ))
+    .unwrap();
+    let lines: Vec<&str> = sample.lines().collect();
+    // The default batch is 8,192 events: without the flush on a pause, nothing below would be
+    // written until the pipe closed.
+    let (mut child, mut stdin, output) = live_scorer(&[]);
+    writeln!(stdin, "{}", lines[0]).unwrap();
+    for row in &lines[1..4] {
+        writeln!(stdin, "{row}").unwrap();
+        stdin.flush().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+    let header = output.recv_timeout(LIVE_DEADLINE).expect("header written");
+    assert_eq!(header, format!("{},score,prediction", lines[0]));
+    for row in &lines[1..4] {
+        let scored = output
+            .recv_timeout(LIVE_DEADLINE)
+            .expect("a scored row before the pipe closes");
+        assert!(scored.starts_with(row), "{scored}");
+        let mut tail = scored.rsplitn(3, ',');
+        let prediction = tail.next().unwrap();
+        let score: f32 = tail.next().unwrap().parse().unwrap();
+        assert!(
+            (0.0..=1.0).contains(&score) && ["0", "1"].contains(&prediction),
+            "{scored}"
+        );
+    }
+    // Still open: the process is alive and waiting for more.
+    assert!(child.try_wait().unwrap().is_none());
+    drop(stdin);
+    let status = child.wait().unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn score_writes_live_tracee_events_as_they_arrive() {
+    use std::io::Write as _;
+    let event = std::fs::read_to_string(fixture("tracee/classic-json-example.jsonl")).unwrap();
+    let event = event.trim_end();
+    let (mut child, mut stdin, output) = live_scorer(&["--format", "tracee-json"]);
+    for _ in 0..2 {
+        writeln!(stdin, "{event}").unwrap();
+        stdin.flush().unwrap();
+        let scored = output
+            .recv_timeout(LIVE_DEADLINE)
+            .expect("a scored event before the pipe closes");
+        let scored: serde_json::Value = serde_json::from_str(&scored).unwrap();
+        let original: serde_json::Value = serde_json::from_str(event).unwrap();
+        // The original object, every field kept, plus score and prediction.
+        for (key, value) in original.as_object().unwrap() {
+            assert_eq!(&scored[key], value, "{key}");
+        }
+        assert!((0.0..=1.0).contains(&scored["score"].as_f64().unwrap()));
+        assert!(scored["prediction"] == 0 || scored["prediction"] == 1);
+        assert!(child.try_wait().unwrap().is_none());
+    }
+    drop(stdin);
+    assert!(child.wait().unwrap().success());
 }

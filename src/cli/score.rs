@@ -6,7 +6,7 @@ use beth_detect::artifact::write_file_atomically;
 use beth_detect::backend::BackendChoice;
 use beth_detect::data::{EventReader, Schema};
 use beth_detect::detector::Detector;
-use beth_detect::scoring::{OutputFormat, ScoreOptions, ScoreSummary, score_stream};
+use beth_detect::scoring::{LiveInput, OutputFormat, ScoreOptions, ScoreSummary, score_stream};
 use beth_detect::{Error, Result, with_backend};
 use burn::prelude::Backend;
 
@@ -84,9 +84,11 @@ fn run_on<B: Backend>(args: Args) -> Result<()> {
     let input = args.input.clone().or(args.input_flag.clone());
     let started = Instant::now();
     let summary = match input.as_deref().filter(|p| p.as_os_str() != "-") {
+        // Standard input may be live (a pipe from tracee): read it on its own thread so a
+        // pause flushes the partial batch.
         None => score_from(
             &detector,
-            std::io::stdin().lock(),
+            LiveInput::spawn(std::io::stdin()),
             "<stdin>".into(),
             &args,
             &options,
@@ -96,7 +98,14 @@ fn run_on<B: Backend>(args: Args) -> Result<()> {
                 path: p.to_path_buf(),
                 source: e,
             })?;
-            score_from(&detector, file, p.to_path_buf(), &args, &options)?
+            let regular = file.metadata().is_ok_and(|m| m.is_file());
+            if regular {
+                score_from(&detector, file, p.to_path_buf(), &args, &options)?
+            } else {
+                // A FIFO or a character device is as live as a pipe.
+                let live = LiveInput::spawn(file);
+                score_from(&detector, live, p.to_path_buf(), &args, &options)?
+            }
         }
     };
     let seconds = started.elapsed().as_secs_f64();

@@ -178,10 +178,18 @@ impl BethDataset {
     /// The label is `sus`; switch with [`BethDataset::with_label`].
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        let reader = EventReader::open(path)?;
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        BethDataset::from_reader_parallel(EventReader::open(path)?, threads)
+    }
+
+    /// Reads every event of `reader`, parsing CSV in blocks on `threads` threads (Tracee JSON
+    /// is read one event at a time). The result, errors and their line numbers included, is
+    /// the same as [`BethDataset::from_reader`]'s; this is what [`BethDataset::open`] uses on
+    /// files, offered for other sources (a decompressor, a socket).
+    pub fn from_reader_parallel<R: Read>(reader: EventReader<R>, threads: usize) -> Result<Self> {
+        let path = reader.path().to_path_buf();
         match reader.into_csv_parts() {
-            Ok(parts) => load_csv_parallel(path, parts, threads),
+            Ok(parts) => load_csv_parallel(&path, parts, threads.max(1)),
             Err(reader) => BethDataset::from_reader(*reader),
         }
     }

@@ -321,6 +321,11 @@ impl<R: Read> EventReader<R> {
                     return Ok(());
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                // A live source with nothing to read yet: the reader stays usable and the caller
+                // may act on the pause (flush what it holds) and call again.
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    return Err(Error::io(&self.path, e));
+                }
                 Err(e) => {
                     self.stopped = true;
                     return Err(Error::io(&self.path, e));
@@ -329,9 +334,20 @@ impl<R: Read> EventReader<R> {
         }
     }
 
+    /// [`fill`](Self::fill) that waits out a live source's pauses (nothing is held yet while
+    /// the header is read, so there is nothing to flush).
+    fn fill_waiting(&mut self) -> Result<()> {
+        loop {
+            match self.fill() {
+                Err(e) if e.is_would_block() => continue,
+                other => return other,
+            }
+        }
+    }
+
     fn detect(&mut self) -> Result<()> {
         while self.end - self.start < 3 && !self.eof {
-            self.fill()?;
+            self.fill_waiting()?;
         }
         if self.buf[self.start..self.end].starts_with(UTF8_BOM) {
             self.start += 3;
@@ -349,7 +365,7 @@ impl<R: Read> EventReader<R> {
             if self.start < self.end || self.eof {
                 break;
             }
-            self.fill()?;
+            self.fill_waiting()?;
         }
         if self.start == self.end {
             return Err(Error::EmptyInput {
@@ -364,7 +380,7 @@ impl<R: Read> EventReader<R> {
             match record::split_record(&self.buf[self.start..self.end], self.eof, &mut self.fields)
             {
                 Split::Record { len, .. } => break len,
-                Split::NeedMore => self.fill()?,
+                Split::NeedMore => self.fill_waiting()?,
                 Split::Malformed { expected, found } => {
                     return Err(Error::Record {
                         position: Position {
@@ -397,7 +413,9 @@ impl<R: Read> EventReader<R> {
     ///
     /// After a field-level error (a bad number, a wrong field count) the reader stays usable and
     /// the next call reads the next record, so a caller may skip bad records (and count them).
-    /// After a broken quote, an oversized record or an I/O error it stops.
+    /// After a broken quote, an oversized record or an I/O error it stops — except an error for
+    /// which [`Error::is_would_block`] is true: a live source (such as
+    /// [`LiveInput`](crate::scoring::LiveInput)) has nothing yet, and the next call goes on.
     pub fn read_event(&mut self) -> Option<Result<BethEvent>> {
         if self.stopped {
             return None;

@@ -362,6 +362,14 @@ pub fn evaluate<B: Backend>(
     detector: &Detector<B>,
     dataset: &BethDataset,
 ) -> Result<EvaluationReport> {
+    evaluate_scores(detector, dataset).map(|(report, _)| report)
+}
+
+/// [`evaluate`], also returning every event's score (for plots, or further analysis).
+pub fn evaluate_scores<B: Backend>(
+    detector: &Detector<B>,
+    dataset: &BethDataset,
+) -> Result<(EvaluationReport, Vec<f32>)> {
     if !dataset.is_labelled() {
         return Err(Error::MissingColumn {
             path: dataset.path().to_path_buf(),
@@ -371,5 +379,6 @@ pub fn evaluate<B: Backend>(
         });
     }
     let scores = detector.score_dataset(dataset)?;
-    EvaluationReport::compute(&scores, dataset.targets(), detector.threshold())
+    let report = EvaluationReport::compute(&scores, dataset.targets(), detector.threshold())?;
+    Ok((report, scores))
 }

@@ -31,6 +31,15 @@ impl fmt::Display for Position {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
+    /// A plot could not be drawn or encoded.
+    #[error("{}: cannot draw the plot: {message}", path.display())]
+    Plot {
+        /// The PNG file being written.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+
     /// An I/O error on a named file.
     #[error("{}: {source}", path.display())]
     Io {

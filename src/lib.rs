@@ -5,7 +5,7 @@
 //! [burn]: https://burn.dev
 //!
 //! Data flows one way: events ([`data`]) → features ([`features`]) → batches ([`batch`]) →
-//! model → scores → report.
+//! model → scores → report ([`evaluation`], [`plots`]).
 //!
 //! ```
 //! use beth_detect::data::{BethDataset, Label};
@@ -31,6 +31,7 @@ pub mod evaluation;
 pub mod features;
 pub mod interop;
 pub mod model;
+pub mod plots;
 pub mod scoring;
 pub mod training;
 

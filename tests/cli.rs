@@ -7,6 +7,15 @@ fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_beth-detect"))
 }
 
+/// Fails the test with the command's stderr unless it exited 0.
+fn assert_success(out: &std::process::Output) {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 fn fixture(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures")
@@ -25,11 +34,7 @@ fn inspect_json_reports_schema_rows_and_labels() {
         .arg(fixture("tracee/classic-json-example.jsonl"))
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
         .unwrap()
         .lines()
@@ -112,11 +117,7 @@ fn trained_detector() -> &'static Path {
             .arg(dir.path().join("model"))
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert_success(&out);
         let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(report["synthetic"], true);
         // 188,967 × 0.01 rows in validation and test (published sizes).
@@ -137,6 +138,7 @@ fn train_writes_a_complete_detector_directory() {
         "validation_report.json",
         "test_report.json",
         "history.json",
+        "training_curves.png",
     ] {
         assert!(model.join(file).is_file(), "{file}");
     }
@@ -160,16 +162,33 @@ fn eval_reports_on_a_real_file() {
         ))
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     // MANIFEST.md: 100 rows, 13 sus.
     assert_eq!(report["rows"], 100);
     assert_eq!(report["positives"], 13);
     assert!(String::from_utf8_lossy(&out.stderr).contains("SYNTHETIC"));
+}
+
+#[test]
+fn eval_plots_writes_three_pngs_per_split() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = bin()
+        .args(["eval", "--model"])
+        .arg(trained_detector().join("model"))
+        .arg("--data")
+        .arg(fixture("beth/datacamp_projection"))
+        .arg("--plots")
+        .arg(dir.path().join("plots"))
+        .output()
+        .unwrap();
+    assert_success(&out);
+    for split in ["validation", "test"] {
+        for name in ["roc.png", "precision_recall.png", "score_histogram.png"] {
+            let png = std::fs::read(dir.path().join("plots").join(split).join(name)).unwrap();
+            assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "{split}/{name}");
+        }
+    }
 }
 
 #[test]
@@ -186,11 +205,7 @@ fn score_appends_score_and_prediction_to_every_row() {
         .arg(&output)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let original = std::fs::read_to_string(&input).unwrap();
     let scored = std::fs::read_to_string(&output).unwrap();
     let original: Vec<&str> = original.lines().collect();
@@ -293,11 +308,7 @@ fn score_reads_standard_input_and_writes_only_alerts() {
         child.wait_with_output().unwrap()
     };
     let all = run(&[]);
-    assert!(
-        all.status.success(),
-        "{}",
-        String::from_utf8_lossy(&all.stderr)
-    );
+    assert_success(&all);
     let all_rows: Vec<String> = String::from_utf8(all.stdout)
         .unwrap()
         .lines()
@@ -337,11 +348,7 @@ fn score_skip_bad_counts_and_reports_the_lines() {
         .arg(&input)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     assert_eq!(
         String::from_utf8(out.stdout).unwrap().lines().count(),
         1 + 98

@@ -1,9 +1,10 @@
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use beth_detect::backend::BackendChoice;
 use beth_detect::data::{BethDataset, BethSplits};
-use beth_detect::detector::Detector;
-use beth_detect::{Error, Result, evaluate, with_backend};
+use beth_detect::detector::{Detector, evaluate_scores};
+use beth_detect::plots::write_evaluation_plots;
+use beth_detect::{Error, Result, with_backend};
 use burn::prelude::Backend;
 
 use super::report::print_report;
@@ -19,6 +20,10 @@ pub struct Args {
     /// Print JSON instead of tables.
     #[arg(long)]
     json: bool,
+    /// Also draw ROC, precision-recall and score-histogram PNGs into this directory (one
+    /// subdirectory per split when `--data` is a directory).
+    #[arg(long, value_name = "DIR")]
+    plots: Option<PathBuf>,
     /// Backend: `ndarray`, `flex` (default) or `wgpu` (needs the `wgpu` cargo feature).
     #[arg(long, default_value_t = BackendChoice::DEFAULT)]
     backend: BackendChoice,
@@ -31,7 +36,8 @@ pub fn run(args: Args) -> Result<()> {
 fn run_on<B: Backend>(args: Args) -> Result<()> {
     let detector = Detector::<B>::load(&args.model, &Default::default())?;
     let label = detector.metadata().label;
-    let datasets: Vec<(String, BethDataset)> = if args.data.is_dir() {
+    let many = args.data.is_dir();
+    let datasets: Vec<(String, BethDataset)> = if many {
         let splits = BethSplits::open_dir(&args.data)?.with_label(label)?;
         vec![
             ("validation".to_string(), splits.validation),
@@ -46,7 +52,32 @@ fn run_on<B: Backend>(args: Args) -> Result<()> {
     }
     let mut json = serde_json::Map::new();
     for (name, dataset) in &datasets {
-        let report = evaluate(&detector, dataset)?;
+        let (report, scores) = evaluate_scores(&detector, dataset)?;
+        if let Some(plots) = &args.plots {
+            let dir = if many {
+                plots.join(name)
+            } else {
+                plots.clone()
+            };
+            // A path would not fit in a caption; its file name does.
+            let short = Path::new(name)
+                .file_name()
+                .map_or_else(|| name.clone(), |n| n.to_string_lossy().into_owned());
+            let title = if detector.metadata().synthetic {
+                format!("{short} · SYNTHETIC-trained detector")
+            } else {
+                short
+            };
+            for file in write_evaluation_plots(
+                &dir,
+                &title,
+                &scores,
+                dataset.targets(),
+                detector.threshold(),
+            )? {
+                eprintln!("wrote {}", file.display());
+            }
+        }
         if args.json {
             json.insert(
                 name.clone(),

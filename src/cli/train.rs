@@ -8,6 +8,7 @@ use beth_detect::data::Label;
 use beth_detect::data::synth::SynthConfig;
 use beth_detect::evaluation::ThresholdRule;
 use beth_detect::features::FeatureSet;
+use beth_detect::plots::write_training_curves;
 use beth_detect::training::{
     ClassWeight, DataProvenance, Progress, ProgressEvent, TrainingConfig, train_with_provenance,
 };
@@ -138,6 +139,11 @@ fn run_on<B: Backend>(args: Args) -> Result<()> {
         )?;
         write_json(&staging.join("test_report.json"), &outcome.test_report)?;
         write_json(&staging.join("history.json"), &outcome.history)?;
+        write_training_curves(
+            &staging,
+            &format!("{}{tag}", provenance.source),
+            &outcome.history,
+        )?;
         publish_dir(&staging, &args.out)?;
         eprintln!(
             "trained {} epochs in {:.1} s; kept epoch {}; detector written to {}",

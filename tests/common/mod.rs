@@ -8,3 +8,43 @@ pub fn max_difference(a: &[f32], b: &[f32]) -> f32 {
         .map(|(x, y)| (x - y).abs())
         .fold(0.0, f32::max)
 }
+
+/// A decoded PNG plot: its size and RGB pixels.
+#[allow(dead_code)] // not every test crate draws plots
+pub struct Picture {
+    pub width: u32,
+    pub height: u32,
+    pub rgb: Vec<[u8; 3]>,
+}
+
+#[allow(dead_code)]
+impl Picture {
+    /// Decodes `path`, failing the test unless it is an 8-bit RGB PNG.
+    pub fn open(path: &std::path::Path) -> Picture {
+        let file = std::io::BufReader::new(std::fs::File::open(path).unwrap());
+        let mut reader = png::Decoder::new(file).read_info().unwrap();
+        let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+        let info = reader.next_frame(&mut buf).unwrap();
+        assert_eq!(info.color_type, png::ColorType::Rgb, "{}", path.display());
+        assert_eq!(info.bit_depth, png::BitDepth::Eight);
+        buf.truncate(info.buffer_size());
+        Picture {
+            width: info.width,
+            height: info.height,
+            rgb: buf.chunks_exact(3).map(|p| [p[0], p[1], p[2]]).collect(),
+        }
+    }
+
+    /// Share of pixels that are not white.
+    pub fn inked(&self) -> f64 {
+        self.rgb.iter().filter(|&&p| p != [255, 255, 255]).count() as f64 / self.rgb.len() as f64
+    }
+
+    /// Pixels close to `colour` (each channel within 8).
+    pub fn count_near(&self, colour: [u8; 3]) -> usize {
+        self.rgb
+            .iter()
+            .filter(|p| p.iter().zip(colour).all(|(&a, b)| a.abs_diff(b) <= 8))
+            .count()
+    }
+}

@@ -461,3 +461,158 @@ fn score_writes_live_tracee_events_as_they_arrive() {
     drop(stdin);
     assert!(child.wait().unwrap().success());
 }
+
+/// Runs `score` on `input` with extra arguments; returns (exit code, stdout, stderr).
+fn score_file(input: &Path, extra: &[&str]) -> (Option<i32>, String, String) {
+    let out = bin()
+        .arg("score")
+        .arg("--model")
+        .arg(trained_detector().join("model"))
+        .args(extra)
+        .arg(input)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+#[test]
+fn score_reads_every_input_format_real_and_synthetic() {
+    let synthetic = tempfile::tempdir().unwrap();
+    for schema in ["raw", "datacamp"] {
+        let out = bin()
+            .args(["synth", "--scale", "0.0005", "--schema", schema, "--out"])
+            .arg(synthetic.path().join(schema))
+            .output()
+            .unwrap();
+        assert_success(&out);
+    }
+    // (file, --format, data rows: MANIFEST.md for the real samples, the published validation
+    // size × 0.0005 rounded for the synthetic ones).
+    let cases = [
+        (
+            fixture("beth/Jotishyadav29_BethSecure/labelled_testing_data.csv"),
+            "raw",
+            100,
+        ),
+        (
+            fixture("beth/Fabio4651_BETH/labelled_training_data.csv"),
+            "raw",
+            19,
+        ),
+        (
+            fixture("beth/datacamp_projection/labelled_test.csv"),
+            "datacamp",
+            100,
+        ),
+        (
+            fixture("tracee/classic-json-example.jsonl"),
+            "tracee-json",
+            1,
+        ),
+        (
+            synthetic.path().join("raw/labelled_validation_data.csv"),
+            "raw",
+            94,
+        ),
+        (
+            synthetic.path().join("datacamp/labelled_validation.csv"),
+            "datacamp",
+            94,
+        ),
+    ];
+    for (input, format, rows) in &cases {
+        let name = input.display();
+        let (code, auto, err) = score_file(input, &[]);
+        assert_eq!(code, Some(0), "{name}: {err}");
+        let (code, named, _) = score_file(input, &["--format", format]);
+        assert_eq!(code, Some(0), "{name}");
+        assert_eq!(auto, named, "{name}: auto-detection reads it as {format}");
+        let (code, jsonl, _) = score_file(input, &["--output-format", "jsonl"]);
+        assert_eq!(code, Some(0), "{name}");
+        let objects: Vec<serde_json::Value> = jsonl
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(objects.len(), *rows, "{name}");
+        if *format != "tracee-json" {
+            // CSV: a header, then one row per event, whose score matches the JSON object's.
+            let csv_rows: Vec<&str> = auto.lines().skip(1).collect();
+            assert_eq!(csv_rows.len(), *rows, "{name}");
+            for (row, object) in csv_rows.iter().zip(&objects) {
+                let score: f64 = row.rsplitn(3, ',').nth(1).unwrap().parse().unwrap();
+                assert_eq!(object["score"].as_f64().unwrap(), score, "{name}");
+            }
+        }
+        // Any other format is refused, naming what the file is.
+        let other = if *format == "raw" { "datacamp" } else { "raw" };
+        let (code, out, err) = score_file(input, &["--format", other]);
+        assert_eq!(code, Some(1), "{name}");
+        assert!(
+            out.is_empty() && err.contains(&format!("not {other}")),
+            "{err}"
+        );
+    }
+    // Host files lack columns every feature set needs: a clear error, not a guess.
+    let host = fixture("beth/Jotishyadav29_BethSecure/labelled_2021may-ubuntu.csv");
+    let (code, out, err) = score_file(&host, &["--format", "host"]);
+    assert_eq!(code, Some(1));
+    assert!(out.is_empty());
+    assert!(err.contains("needs column `threadId`"), "{err}");
+}
+
+#[test]
+fn score_json_summary_counts_events_and_alerts() {
+    let input = fixture("beth/Jotishyadav29_BethSecure/labelled_testing_data.csv");
+    let (code, out, err) = score_file(&input, &["--json"]);
+    assert_eq!(code, Some(0), "{err}");
+    let summary: serde_json::Value = serde_json::from_str(err.trim()).unwrap();
+    let alerts = out.lines().skip(1).filter(|r| r.ends_with(",1")).count();
+    assert_eq!(summary["events"], 100);
+    assert_eq!(summary["alerts"], alerts);
+    assert_eq!(summary["skipped"], 0);
+}
+
+#[test]
+fn completions_are_generated_for_each_shell() {
+    for (shell, marker) in [
+        ("bash", "complete -F"),
+        ("zsh", "#compdef beth-detect"),
+        ("fish", "complete -c beth-detect"),
+    ] {
+        let out = bin().args(["completions", shell]).output().unwrap();
+        assert_success(&out);
+        let script = String::from_utf8(out.stdout).unwrap();
+        assert!(script.contains(marker), "{shell}");
+        for command in ["score", "train", "eval", "inspect", "only-alerts"] {
+            assert!(script.contains(command), "{shell}: {command}");
+        }
+    }
+    let usage = bin().args(["completions", "tcsh"]).output().unwrap();
+    assert_eq!(usage.status.code(), Some(2));
+}
+
+#[test]
+fn every_command_help_shows_an_example() {
+    for command in [
+        "inspect",
+        "train",
+        "eval",
+        "score",
+        "import-torch",
+        "export",
+        "synth",
+        "completions",
+    ] {
+        let out = bin().args([command, "--help"]).output().unwrap();
+        assert_success(&out);
+        let help = String::from_utf8(out.stdout).unwrap();
+        assert!(
+            help.contains(&format!("Example: beth-detect {command}")),
+            "{command}"
+        );
+    }
+}

@@ -48,6 +48,13 @@ enum Command {
     ///
     /// Example: beth-detect synth --out synthetic --scale 0.1 --seed 7
     Synth(synth::Args),
+    /// Print a shell completion script for bash, zsh, fish, elvish or powershell.
+    ///
+    /// Example: beth-detect completions bash > ~/.local/share/bash-completion/completions/beth-detect
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
 }
 
 pub fn run(cli: Cli) -> beth_detect::Result<()> {
@@ -59,5 +66,10 @@ pub fn run(cli: Cli) -> beth_detect::Result<()> {
         Command::Score(args) => score::run(args),
         Command::ImportTorch(args) => interop::import(args),
         Command::Export(args) => interop::export(args),
+        Command::Completions { shell } => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut command, "beth-detect", &mut std::io::stdout());
+            Ok(())
+        }
     }
 }

@@ -58,6 +58,9 @@ pub struct Args {
     /// Events per forward pass.
     #[arg(long, default_value_t = 8192)]
     batch_size: usize,
+    /// Print the end-of-run summary as one JSON object on stderr (stdout carries the events).
+    #[arg(long)]
+    json: bool,
     /// Backend: `ndarray`, `flex` (default) or `wgpu` (needs the `wgpu` cargo feature).
     #[arg(long, default_value_t = BackendChoice::DEFAULT)]
     backend: BackendChoice,
@@ -98,9 +101,22 @@ fn run_on<B: Backend>(args: Args) -> Result<()> {
                 path: p.to_path_buf(),
                 source: e,
             })?;
-            let regular = file.metadata().is_ok_and(|m| m.is_file());
-            if regular {
-                score_from(&detector, file, p.to_path_buf(), &args, &options)?
+            let size = file
+                .metadata()
+                .ok()
+                .filter(|m| m.is_file())
+                .map(|m| m.len());
+            if let Some(size) = size {
+                let bar = progress_bar(size);
+                let summary = score_from(
+                    &detector,
+                    bar.wrap_read(file),
+                    p.to_path_buf(),
+                    &args,
+                    &options,
+                );
+                bar.finish_and_clear();
+                summary?
             } else {
                 // A FIFO or a character device is as live as a pipe.
                 let live = LiveInput::spawn(file);
@@ -110,6 +126,20 @@ fn run_on<B: Backend>(args: Args) -> Result<()> {
     };
     let seconds = started.elapsed().as_secs_f64();
     let mut err = std::io::stderr().lock();
+    if args.json {
+        let summary = serde_json::json!({
+            "events": summary.events,
+            "alerts": summary.alerts,
+            "skipped": summary.skipped,
+            "first_skipped": summary.first_skipped.iter()
+                .map(|(line, message)| serde_json::json!({"line": line, "error": message}))
+                .collect::<Vec<_>>(),
+            "seconds": seconds,
+            "events_per_second": summary.events as f64 / seconds.max(1e-9),
+        });
+        let _ = writeln!(err, "{summary}");
+        return Ok(());
+    }
     let _ = writeln!(
         err,
         "{} events, {} alerts, {} bad lines skipped, {:.0} events/s",
@@ -164,4 +194,16 @@ fn score_from<B: Backend, R: Read>(
 
 fn stdout() -> std::io::BufWriter<std::io::StdoutLock<'static>> {
     std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock())
+}
+
+/// A byte-count bar on stderr, drawn only when stderr is a terminal (indicatif hides itself
+/// otherwise, so logs and pipes get just the summary line).
+fn progress_bar(bytes: u64) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(bytes);
+    let style = indicatif::ProgressStyle::with_template(
+        "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+    )
+    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+    bar.set_style(style);
+    bar
 }

@@ -17,6 +17,9 @@ pub struct Args {
     /// `raw` (Kaggle's 16-column files) or `datacamp` (7 features + sus_label).
     #[arg(long, default_value = "raw", value_parser = ["raw", "datacamp"])]
     schema: String,
+    /// Print what was written as JSON lines on stdout (path, rows, sus, evil).
+    #[arg(long)]
+    json: bool,
 }
 
 pub fn run(args: Args) -> beth_detect::Result<()> {
@@ -31,6 +34,18 @@ pub fn run(args: Args) -> beth_detect::Result<()> {
     let paths = write_splits(&args.out, &config, schema)?;
     for (path, split) in paths.iter().zip(SynthSplit::ALL) {
         let c = split.counts(args.scale);
+        if args.json {
+            let line = serde_json::json!({
+                "path": path,
+                "split": format!("{split:?}").to_lowercase(),
+                "rows": c.rows,
+                "sus": c.sus_only + c.evil,
+                "evil": c.evil,
+                "synthetic": true,
+            });
+            println!("{line}");
+            continue;
+        }
         eprintln!(
             "wrote {} (SYNTHETIC): {} rows, {} sus, {} evil",
             path.display(),

@@ -10,10 +10,24 @@ use crate::error::{Error, Result};
 /// Writes `path` through `write`, atomically: into a temporary sibling first, renamed over
 /// `path` only when `write` succeeded and the data is on disk. On failure the temporary file is
 /// removed and `path` is untouched.
+///
+/// A `path` that exists and is not a regular file (`/dev/null`, `/dev/stdout`, a FIFO) is
+/// written directly: renaming over a device would replace it, and a stream has no
+/// "complete or absent" to offer.
 pub fn write_file_atomically<T>(
     path: &Path,
     write: impl FnOnce(&mut BufWriter<fs::File>) -> Result<T>,
 ) -> Result<T> {
+    if fs::metadata(path).is_ok_and(|m| !m.is_file()) {
+        let file = fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .map_err(|e| Error::io(path, e))?;
+        let mut w = BufWriter::with_capacity(1 << 20, file);
+        let value = write(&mut w)?;
+        w.into_inner().map_err(|e| Error::io(path, e.into_error()))?;
+        return Ok(value);
+    }
     let name = path
         .file_name()
         .map_or_else(|| "output".into(), |n| n.to_string_lossy().into_owned());

@@ -616,3 +616,15 @@ fn every_command_help_shows_an_example() {
         );
     }
 }
+
+#[cfg(unix)]
+#[test]
+fn score_output_to_a_device_writes_through_it_instead_of_replacing_it() {
+    use std::os::unix::fs::FileTypeExt as _;
+    let input = fixture("beth/Fabio4651_BETH/labelled_training_data.csv");
+    let (code, _, err) = score_file(&input, &["--output", "/dev/null"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("19 events"), "{err}");
+    let null = std::fs::metadata("/dev/null").unwrap();
+    assert!(null.file_type().is_char_device());
+}

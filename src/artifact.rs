@@ -25,7 +25,8 @@ pub fn write_file_atomically<T>(
             .map_err(|e| Error::io(path, e))?;
         let mut w = BufWriter::with_capacity(1 << 20, file);
         let value = write(&mut w)?;
-        w.into_inner().map_err(|e| Error::io(path, e.into_error()))?;
+        w.into_inner()
+            .map_err(|e| Error::io(path, e.into_error()))?;
         return Ok(value);
     }
     let name = path

@@ -76,9 +76,9 @@ pub enum Error {
 
     /// The header (or first JSON line) matches none of the known BETH schemas.
     #[error(
-        "{}: line 1: unknown header: closest schema is {closest}, missing columns [{}]{}",
+        "{}: line 1: unknown header: closest schema is {closest}{}{}",
         path.display(),
-        missing.join(", "),
+        if missing.is_empty() { String::new() } else { format!(", missing columns [{}]", missing.join(", ")) },
         if unexpected.is_empty() { String::new() } else { format!(", unexpected columns [{}]", unexpected.join(", ")) }
     )]
     UnknownHeader {

@@ -159,7 +159,15 @@ fn number_or_string<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<u32,
 }
 
 pub(crate) fn decode_tracee(line: &[u8]) -> std::result::Result<BethEvent, String> {
-    let t: TraceeEvent = serde_json::from_slice(line).map_err(|e| e.to_string())?;
+    // JSON is UTF-8 (RFC 8259), and serde skips the fields it ignores without checking them;
+    // a line that is not UTF-8 would be passed on as invalid JSON by `score`.
+    if let Err(e) = std::str::from_utf8(line) {
+        return Err(format!(
+            "invalid UTF-8 at byte {} of the line",
+            e.valid_up_to()
+        ));
+    }
+    let t: TraceeEvent = serde_json::from_slice(line).map_err(|e| explain_tracee_error(line, e))?;
     Ok(BethEvent {
         process_id: t.process_id,
         thread_id: t.thread_id,
@@ -172,6 +180,52 @@ pub(crate) fn decode_tracee(line: &[u8]) -> std::result::Result<BethEvent, Strin
         sus: 0,
         evil: 0,
     })
+}
+
+/// serde's message for a wrong type does not name the field; on that (rare) path the line is
+/// parsed again as a plain JSON value to find which field it was.
+fn explain_tracee_error(line: &[u8], error: serde_json::Error) -> String {
+    const FIELDS: [(&str, &str); 9] = [
+        ("timestamp", "a number"),
+        ("processId", "a non-negative 32-bit integer"),
+        ("threadId", "a non-negative 32-bit integer"),
+        ("parentProcessId", "a non-negative 32-bit integer"),
+        ("userId", "a non-negative 32-bit integer"),
+        ("mountNamespace", "a non-negative 64-bit integer"),
+        (
+            "eventId",
+            "a non-negative 32-bit integer (or one as a string)",
+        ),
+        ("argsNum", "a non-negative 32-bit integer"),
+        ("returnValue", "a 64-bit integer"),
+    ];
+    let Ok(serde_json::Value::Object(object)) = serde_json::from_slice::<serde_json::Value>(line)
+    else {
+        return error.to_string();
+    };
+    for (name, expected) in FIELDS {
+        let Some(value) = object.get(name) else {
+            continue;
+        };
+        let fits = match name {
+            "timestamp" => value.is_number(),
+            "mountNamespace" => value.is_u64(),
+            "returnValue" => value.is_i64(),
+            "eventId" => {
+                value.as_u64().is_some_and(|v| u32::try_from(v).is_ok())
+                    || value.as_str().is_some_and(|t| t.parse::<u32>().is_ok())
+            }
+            _ => value.as_u64().is_some_and(|v| u32::try_from(v).is_ok()),
+        };
+        if !fits {
+            let mut shown = value.to_string();
+            if shown.len() > 40 {
+                shown = format!("{}…", &shown[..shown.floor_char_boundary(40)]);
+            }
+            return format!("`{name}`: expected {expected}, found {shown}");
+        }
+    }
+    error.to_string()
 }
 
 const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";

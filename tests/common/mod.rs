@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests.
 
 /// The largest absolute difference between two equally long slices.
+#[allow(dead_code)] // not every test crate compares numbers
 pub fn max_difference(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len());
     a.iter()
@@ -47,4 +48,27 @@ impl Picture {
             .filter(|p| p.iter().zip(colour).all(|(&a, b)| a.abs_diff(b) <= 8))
             .count()
     }
+}
+
+/// Makes a detector in `dir` from the committed PyTorch fixture with `beth-detect import-torch`
+/// (no training needed) and returns its directory.
+#[allow(dead_code)]
+pub fn fixture_detector(bin: &str, dir: &std::path::Path) -> std::path::PathBuf {
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/pytorch");
+    let model = dir.join("detector");
+    let out = std::process::Command::new(bin)
+        .arg("import-torch")
+        .arg(fixtures.join("model.pt"))
+        .arg("--scaler")
+        .arg(fixtures.join("scaler.json"))
+        .arg("--out")
+        .arg(&model)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    model
 }

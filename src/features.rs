@@ -197,7 +197,8 @@ impl TryFrom<ScalerFile> for FeatureScaler {
 impl FeatureScaler {
     /// A scaler with given statistics (e.g. scikit-learn's `mean_` and `scale_`).
     ///
-    /// Every value must be finite and every `std` positive; an `std` of 0 is taken as 1.
+    /// Every value must be finite and every `std` non-negative; an `std` below `10 × f64::EPSILON`
+    /// is taken as 1 (scikit-learn's rule for constant columns).
     pub fn new(feature_set: FeatureSet, mean: &[f64], std: &[f64]) -> Result<Self> {
         if mean.len() != FEATURE_WIDTH || std.len() != FEATURE_WIDTH {
             return Err(Error::InvalidConfig {
@@ -216,8 +217,9 @@ impl FeatureScaler {
         let mut m = [0.0; FEATURE_WIDTH];
         let mut s = [1.0; FEATURE_WIDTH];
         m.copy_from_slice(mean);
+        // As scikit-learn: a deviation this close to 0 is a constant column, scaled by 1.
         for (d, &v) in s.iter_mut().zip(std) {
-            *d = if v > 0.0 { v } else { 1.0 };
+            *d = if v < 10.0 * f64::EPSILON { 1.0 } else { v };
         }
         Ok(FeatureScaler {
             feature_set,
@@ -272,11 +274,15 @@ impl FeatureScaler {
     }
 
     /// The scaled features of one event, written into `out` (7 values).
+    ///
+    /// Always finite: a value beyond `f32`'s range (only possible with statistics that do not
+    /// come from BETH-like data) saturates at `±f32::MAX` instead of becoming infinite.
     #[inline]
     pub fn transform_into(&self, e: &BethEvent, out: &mut [f32]) {
+        const LIMIT: f64 = f32::MAX as f64;
         let x = self.feature_set.encode(e);
         for i in 0..FEATURE_WIDTH {
-            out[i] = ((x[i] - self.mean[i]) / self.scale[i]) as f32;
+            out[i] = ((x[i] - self.mean[i]) / self.scale[i]).clamp(-LIMIT, LIMIT) as f32;
         }
     }
 

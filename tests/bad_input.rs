@@ -649,3 +649,19 @@ fn label_other_than_0_or_1() {
         fails(Some(kind), text.as_bytes(), 4, &[label, "a label, 0 or 1"]);
     }
 }
+
+#[test]
+fn json_mount_namespace_beyond_the_csv_range() {
+    let event = tracee_event();
+    let bad = event.replace(
+        "\"mountNamespace\":4026531840",
+        "\"mountNamespace\":9223372036854775808",
+    );
+    assert_ne!(bad, event);
+    fails(
+        None,
+        format!("{event}\n{bad}\n").as_bytes(),
+        2,
+        &["mountNamespace", "9223372036854775807"],
+    );
+}

@@ -168,6 +168,14 @@ pub(crate) fn decode_tracee(line: &[u8]) -> std::result::Result<BethEvent, Strin
         ));
     }
     let t: TraceeEvent = serde_json::from_slice(line).map_err(|e| explain_tracee_error(line, e))?;
+    // The same range as the CSV readers (namespace ids are 32-bit inode numbers in practice).
+    if t.mount_namespace > i64::MAX as u64 {
+        return Err(format!(
+            "`mountNamespace`: expected a non-negative integer no larger than {}, found {}",
+            i64::MAX,
+            t.mount_namespace
+        ));
+    }
     Ok(BethEvent {
         process_id: t.process_id,
         thread_id: t.thread_id,
@@ -191,7 +199,7 @@ fn explain_tracee_error(line: &[u8], error: serde_json::Error) -> String {
         ("threadId", "a non-negative 32-bit integer"),
         ("parentProcessId", "a non-negative 32-bit integer"),
         ("userId", "a non-negative 32-bit integer"),
-        ("mountNamespace", "a non-negative 64-bit integer"),
+        ("mountNamespace", "a non-negative 63-bit integer"),
         (
             "eventId",
             "a non-negative 32-bit integer (or one as a string)",
@@ -209,7 +217,7 @@ fn explain_tracee_error(line: &[u8], error: serde_json::Error) -> String {
         };
         let fits = match name {
             "timestamp" => value.is_number(),
-            "mountNamespace" => value.is_u64(),
+            "mountNamespace" => value.as_u64().is_some_and(|v| i64::try_from(v).is_ok()),
             "returnValue" => value.is_i64(),
             "eventId" => {
                 value.as_u64().is_some_and(|v| u32::try_from(v).is_ok())

@@ -75,14 +75,19 @@ pub fn staging_dir(dest: &Path) -> Result<PathBuf> {
     Ok(staging)
 }
 
-/// Moves a completely written staging directory to `dest`, replacing what was there. Each
-/// step is a rename, so `dest` is at every moment either the old directory, absent, or the
-/// new one.
+/// Moves a completely written staging directory to `dest`, replacing what was there. On Linux
+/// the two are exchanged in one atomic step, so `dest` is at every moment the old directory or
+/// the new one; elsewhere it may also be briefly absent, but never half-written.
 pub fn publish_dir(staging: &Path, dest: &Path) -> Result<()> {
     if let Ok(d) = fs::File::open(staging) {
         let _ = d.sync_all();
     }
-    if dest.exists() {
+    if dest.exists() && exchange(staging, dest).is_ok() {
+        // `dest` went from old to new in one step; the old one is now at `staging`.
+        fs::remove_dir_all(staging).map_err(|e| Error::io(staging, e))?;
+    } else if dest.exists() {
+        // No atomic exchange here (not Linux, or a filesystem without it): `dest` is briefly
+        // absent between the two renames, never half-written.
         let old = staging.with_extension("old");
         if old.exists() {
             fs::remove_dir_all(&old).map_err(|e| Error::io(&old, e))?;
@@ -103,4 +108,33 @@ pub fn publish_dir(staging: &Path, dest: &Path) -> Result<()> {
         let _ = d.sync_all();
     }
     Ok(())
+}
+
+/// Swaps two paths in one atomic step (Linux `renameat2(RENAME_EXCHANGE)`).
+#[cfg(target_os = "linux")]
+fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    let a = CString::new(a.as_os_str().as_bytes())?;
+    let b = CString::new(b.as_os_str().as_bytes())?;
+    // SAFETY: both are valid NUL-terminated paths that outlive the call.
+    let done = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            a.as_ptr(),
+            libc::AT_FDCWD,
+            b.as_ptr(),
+            libc::RENAME_EXCHANGE,
+        )
+    };
+    if done == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn exchange(_: &Path, _: &Path) -> std::io::Result<()> {
+    Err(std::io::ErrorKind::Unsupported.into())
 }

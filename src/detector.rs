@@ -4,7 +4,6 @@ use std::fs;
 use std::path::Path;
 
 use burn::prelude::*;
-use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder};
 use burn::tensor::TensorData;
 use serde::{Deserialize, Serialize};
 
@@ -15,12 +14,12 @@ use crate::features::{FEATURE_WIDTH, FeatureScaler, FeatureSet};
 use crate::model::{ThreatDetector, ThreatDetectorConfig};
 
 /// The on-disk format this build writes and the newest it reads.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 const FORMAT_NAME: &str = "beth-detect detector";
 /// The metadata and scaler file of a detector directory.
 pub const DETECTOR_FILE: &str = "detector.json";
 /// The weights file of a detector directory (burn's named MessagePack, full precision).
-pub const WEIGHTS_FILE: &str = "model.mpk";
+pub const WEIGHTS_FILE: &str = "model.safetensors";
 /// The burn release the crate is built on.
 pub const BURN_VERSION: &str = "0.21";
 
@@ -61,6 +60,9 @@ pub struct DetectorMetadata {
 struct DetectorFile {
     format: String,
     format_version: u32,
+    /// CRC-32 of the weights file, checked on load (absent in files from before it was added).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    weights_crc32: Option<u32>,
     threshold: f64,
     scaler: FeatureScaler,
     metadata: DetectorMetadata,
@@ -227,16 +229,16 @@ impl<B: Backend> Detector<B> {
 
     /// Writes the detector's two files into an existing directory (not atomic on its own).
     pub fn write_into(&self, dir: &Path) -> Result<()> {
-        let recorder = NamedMpkFileRecorder::<FullPrecisionSettings>::new();
+        // safetensors rather than burn's record: the bytes depend only on the weights (burn's
+        // records carry per-process random parameter ids), PyTorch reads it as it is, and its
+        // parser is built for untrusted files.
         let weights = dir.join(WEIGHTS_FILE);
-        self.model
-            .clone()
-            .save_file(dir.join("model"), &recorder)
-            .map_err(|e| Error::io(&weights, std::io::Error::other(e.to_string())))?;
-        crate::artifact::sync_file(&weights)?;
+        crate::interop::save_safetensors(&self.model, &weights)?;
+        let written = fs::read(&weights).map_err(|e| Error::io(&weights, e))?;
         let file = DetectorFile {
             format: FORMAT_NAME.to_string(),
             format_version: FORMAT_VERSION,
+            weights_crc32: Some(crc32fast::hash(&written)),
             threshold: self.threshold,
             scaler: self.scaler.clone(),
             metadata: self.metadata.clone(),
@@ -269,6 +271,12 @@ impl<B: Backend> Detector<B> {
         }
         match probe.get("format_version").and_then(|v| v.as_u64()) {
             Some(v) if v == FORMAT_VERSION as u64 => {}
+            Some(1) => {
+                return Err(Error::Artifact {
+                    path,
+                    message: "format version 1 (weights in burn's MessagePack record, from before beth-detect 0.1.0) is no longer read; run `train` or `import-torch` again".into(),
+                });
+            }
             Some(v) if v > FORMAT_VERSION as u64 => {
                 return Err(Error::Artifact {
                     path,
@@ -316,20 +324,19 @@ impl<B: Backend> Detector<B> {
                 ),
             });
         }
-        let recorder = NamedMpkFileRecorder::<FullPrecisionSettings>::new();
-        let model = file
-            .metadata
-            .model
-            .init_zeroed::<B>(device)
-            .load_file(dir.join("model"), &recorder, device)
-            .map_err(|e| Error::Artifact {
-                path: weights.clone(),
-                message: format!("unreadable weights: {e}"),
-            })?;
-        check_shapes(&model, &file.metadata.model).map_err(|found| Error::Artifact {
-            path: weights,
-            message: format!("weights do not fit the model config: {found}"),
-        })?;
+        if let Some(expected) = file.weights_crc32 {
+            let bytes = fs::read(&weights).map_err(|e| Error::io(&weights, e))?;
+            let found = crc32fast::hash(&bytes);
+            if found != expected {
+                return Err(Error::Artifact {
+                    path: weights,
+                    message: format!(
+                        "checksum mismatch: detector.json expects CRC-32 {expected:08x}, the file has {found:08x} (corrupted, or from another detector)"
+                    ),
+                });
+            }
+        }
+        let model = crate::interop::read_safetensors::<B>(&weights, &file.metadata.model, device)?;
         Detector::new(model, file.scaler, file.threshold, file.metadata).map_err(|e| {
             Error::Artifact {
                 path,

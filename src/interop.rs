@@ -39,9 +39,9 @@ fn artifact(path: &Path, message: String) -> Error {
 fn assemble<B: Backend>(
     path: &Path,
     mut tensors: HashMap<String, Loaded>,
+    config: &ThreatDetectorConfig,
     device: &B::Device,
 ) -> Result<ThreatDetector<B>> {
-    let config = ThreatDetectorConfig::new();
     let dims = [
         (config.input_width, config.hidden1),
         (config.hidden1, config.hidden2),
@@ -111,7 +111,7 @@ pub fn from_state_dict<B: Backend>(
         .into_iter()
         .map(|(k, shape, values)| (k, Loaded { shape, values }))
         .collect();
-    assemble(name, tensors, device)
+    assemble(name, tensors, &ThreatDetectorConfig::new(), device)
 }
 
 /// Loads a `torch.save(model.state_dict())` checkpoint of the notebook's network (burn-store's
@@ -135,7 +135,7 @@ pub fn load_pytorch<B: Backend>(
             .map_err(|e| artifact(path, format!("key `{key}`: expected floats: {e:?}")))?;
         tensors.insert(key, Loaded { shape, values });
     }
-    assemble(path, tensors, device)
+    assemble(path, tensors, &ThreatDetectorConfig::new(), device)
 }
 
 /// Loads the notebook's network from a safetensors file with the same keys.
@@ -143,7 +143,15 @@ pub fn load_safetensors<B: Backend>(
     path: impl AsRef<Path>,
     device: &B::Device,
 ) -> Result<ThreatDetector<B>> {
-    let path = path.as_ref();
+    read_safetensors(path.as_ref(), &ThreatDetectorConfig::new(), device)
+}
+
+/// [`load_safetensors`] for a network of any shape (a saved detector's weights).
+pub(crate) fn read_safetensors<B: Backend>(
+    path: &Path,
+    config: &ThreatDetectorConfig,
+    device: &B::Device,
+) -> Result<ThreatDetector<B>> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     let file = safetensors::SafeTensors::deserialize(&bytes)
         .map_err(|e| artifact(path, format!("not a safetensors file: {e}")))?;
@@ -168,7 +176,7 @@ pub fn load_safetensors<B: Backend>(
             },
         );
     }
-    assemble(path, tensors, device)
+    assemble(path, tensors, config, device)
 }
 
 /// The network's weights as PyTorch `state_dict` entries: `(key, PyTorch shape, values)`.

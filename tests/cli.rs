@@ -134,7 +134,7 @@ fn train_writes_a_complete_detector_directory() {
     let model = trained_detector().join("model");
     for file in [
         "detector.json",
-        "model.mpk",
+        "model.safetensors",
         "validation_report.json",
         "test_report.json",
         "history.json",

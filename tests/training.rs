@@ -293,7 +293,7 @@ fn saved_detector_loads_and_scores_identically() {
     // Broken artifacts are errors that say what is wrong.
     let broken = |edit: &dyn Fn(&Path)| {
         let copy = tempfile::tempdir().unwrap();
-        for f in ["detector.json", "model.mpk"] {
+        for f in ["detector.json", "model.safetensors"] {
             std::fs::copy(saved.join(f), copy.path().join(f)).unwrap();
         }
         edit(copy.path());
@@ -303,7 +303,7 @@ fn saved_detector_loads_and_scores_identically() {
     let e = broken(&|p| {
         std::fs::write(
             p.join("detector.json"),
-            json.replace("\"format_version\": 1", "\"format_version\": 2"),
+            json.replace("\"format_version\": 2", "\"format_version\": 3"),
         )
         .unwrap()
     });
@@ -336,13 +336,13 @@ fn saved_detector_loads_and_scores_identically() {
         "{e}"
     );
     let e = broken(&|p| {
-        let w = std::fs::read(p.join("model.mpk")).unwrap();
-        std::fs::write(p.join("model.mpk"), &w[..w.len() / 2]).unwrap()
+        let w = std::fs::read(p.join("model.safetensors")).unwrap();
+        std::fs::write(p.join("model.safetensors"), &w[..w.len() / 2]).unwrap()
     });
-    assert!(e.to_string().contains("model.mpk"), "{e}");
+    assert!(e.to_string().contains("model.safetensors"), "{e}");
     let e = broken(&|p| std::fs::write(p.join("detector.json"), b"").unwrap());
     assert!(e.to_string().contains("detector.json"), "{e}");
-    let e = broken(&|p| std::fs::remove_file(p.join("model.mpk")).unwrap());
+    let e = broken(&|p| std::fs::remove_file(p.join("model.safetensors")).unwrap());
     assert!(e.to_string().contains("missing"), "{e}");
 }
 

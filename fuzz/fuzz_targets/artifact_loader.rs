@@ -1,5 +1,5 @@
 //! Arbitrary detector directories: the first two bytes give the length of `detector.json`, the
-//! rest is `model.mpk`. Loading may fail, but only with an error.
+//! rest is `model.safetensors`. Loading may fail, but only with an error.
 #![no_main]
 
 use std::path::PathBuf;

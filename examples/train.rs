@@ -74,6 +74,11 @@ fn run<B: Backend>(
         &provenance,
     )?;
     outcome.detector.save(out.join("detector"))?;
+    let curves = beth_detect::plots::write_training_curves(
+        &out,
+        &format!("{} ({tag})", provenance.source),
+        &outcome.history,
+    )?;
 
     println!(
         "trained {} epochs in {:.1} s; kept epoch {} (lowest validation loss {:.5})",
@@ -90,5 +95,6 @@ fn run<B: Backend>(
         println!("{}", serde_json::to_string_pretty(report)?);
     }
     println!("detector saved to {}", out.join("detector").display());
+    println!("training curves drawn in {}", curves.display());
     Ok(())
 }

@@ -438,10 +438,17 @@ fn score_writes_each_event_of_a_slow_pipe_before_the_pipe_closes() {
 
 #[test]
 fn score_writes_live_tracee_events_as_they_arrive() {
-    use std::io::Write as _;
     let event = std::fs::read_to_string(fixture("tracee/classic-json-example.jsonl")).unwrap();
     let event = event.trim_end();
-    let (mut child, mut stdin, output) = live_scorer(&["--format", "tracee-json"]);
+    // Named, and detected from the first line on a pipe.
+    for extra in [&["--format", "tracee-json"][..], &[]] {
+        live_tracee(event, extra);
+    }
+}
+
+fn live_tracee(event: &str, extra: &[&str]) {
+    use std::io::Write as _;
+    let (mut child, mut stdin, output) = live_scorer(extra);
     for _ in 0..2 {
         writeln!(stdin, "{event}").unwrap();
         stdin.flush().unwrap();

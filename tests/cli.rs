@@ -550,7 +550,7 @@ fn score_reads_every_input_format_real_and_synthetic() {
             let csv_rows: Vec<&str> = auto.lines().skip(1).collect();
             assert_eq!(csv_rows.len(), *rows, "{name}");
             for (row, object) in csv_rows.iter().zip(&objects) {
-                let score: f64 = row.rsplitn(3, ',').nth(1).unwrap().parse().unwrap();
+                let score: f64 = row.rsplit(',').nth(1).unwrap().parse().unwrap();
                 assert_eq!(object["score"].as_f64().unwrap(), score, "{name}");
             }
         }
@@ -634,4 +634,70 @@ fn score_output_to_a_device_writes_through_it_instead_of_replacing_it() {
     assert!(err.contains("19 events"), "{err}");
     let null = std::fs::metadata("/dev/null").unwrap();
     assert!(null.file_type().is_char_device());
+}
+
+/// `script` (util-linux) runs the command on a pseudo-terminal: the progress bar must show
+/// there, and only there.
+#[cfg(target_os = "linux")]
+#[test]
+fn score_draws_a_progress_bar_only_on_a_terminal() {
+    let input = fixture("beth/Jotishyadav29_BethSecure/labelled_testing_data.csv");
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("scored.csv");
+    let command = format!(
+        "{} score --model {} {} --output {}",
+        env!("CARGO_BIN_EXE_beth-detect"),
+        trained_detector().join("model").display(),
+        input.display(),
+        output.display()
+    );
+    let on_terminal = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .output()
+        .expect("util-linux `script` runs the command on a pseudo-terminal");
+    assert_success(&on_terminal);
+    let screen = String::from_utf8_lossy(&on_terminal.stdout);
+    // The bar counts the file's bytes: 25,133 (MANIFEST.md) = 24.54 KiB.
+    assert!(screen.contains("24.54 KiB/24.54 KiB"), "{screen}");
+    assert!(screen.contains("100 events"), "{screen}");
+
+    let (code, _, err) = score_file(&input, &["--output", output.to_str().unwrap()]);
+    assert_eq!(code, Some(0));
+    assert!(!err.contains("KiB"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+}
+
+#[test]
+fn score_into_a_pipe_closed_early_ends_quietly() {
+    use std::io::BufRead as _;
+    let data = tempfile::tempdir().unwrap();
+    let out = bin()
+        .args(["synth", "--scale", "0.03", "--out"])
+        .arg(data.path())
+        .output()
+        .unwrap();
+    assert_success(&out);
+    // ~23,000 rows, ~6 MB of output: far more than a pipe holds, so the writer meets the
+    // closed pipe.
+    let mut child = bin()
+        .arg("score")
+        .arg("--model")
+        .arg(trained_detector().join("model"))
+        .arg(data.path().join("labelled_training_data.csv"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut header = String::new();
+    stdout.read_line(&mut header).unwrap();
+    assert!(header.ends_with(",score,prediction\n"));
+    drop(stdout); // what `| head -1` does
+    let out = child.wait_with_output().unwrap();
+    assert_success(&out);
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

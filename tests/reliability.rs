@@ -111,9 +111,12 @@ fn corrupted_weights_are_caught_by_their_checksum() {
     );
 }
 
+/// A change made to a saved weights file.
+type WeightsEdit = fn(&Path);
+
 #[test]
 fn truncated_empty_and_foreign_weights_are_refused() {
-    let cases: [(&str, fn(&Path)); 3] = [
+    let cases: [(&str, WeightsEdit); 3] = [
         ("truncated", |p| {
             let bytes = std::fs::read(p).unwrap();
             std::fs::write(p, &bytes[..bytes.len() * 2 / 3]).unwrap();
@@ -249,4 +252,25 @@ fn a_version_1_detector_is_refused_with_what_to_do() {
         .unwrap();
     });
     assert!(e.to_string().contains("no longer read"), "{e}");
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_later_save_removes_what_killed_saves_left_but_not_a_running_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("detector");
+    // Pids above Linux's maximum (2^22) never run; this test's own pid does.
+    let abandoned = dir.path().join(".detector.partial-999999999");
+    let abandoned_old = dir.path().join(".detector.partial-999999998.old");
+    let running = dir
+        .path()
+        .join(format!(".detector.partial-{}", std::process::id()));
+    for d in [&abandoned, &abandoned_old, &running] {
+        std::fs::create_dir(d).unwrap();
+        std::fs::write(d.join("detector.json"), b"{").unwrap();
+    }
+    assert!(import_command(0.5, &dest).status().unwrap().success());
+    assert!(load(&dest).is_ok());
+    assert!(!abandoned.exists() && !abandoned_old.exists());
+    assert!(running.exists());
 }

@@ -86,43 +86,12 @@ fn run_on<B: Backend>(args: Args) -> Result<()> {
     };
     let input = args.input.clone().or(args.input_flag.clone());
     let started = Instant::now();
-    let summary = match input.as_deref().filter(|p| p.as_os_str() != "-") {
-        // Standard input may be live (a pipe from tracee): read it on its own thread so a
-        // pause flushes the partial batch.
-        None => score_from(
-            &detector,
-            LiveInput::spawn(std::io::stdin()),
-            "<stdin>".into(),
-            &args,
-            &options,
-        )?,
-        Some(p) => {
-            let file = std::fs::File::open(p).map_err(|e| Error::Io {
-                path: p.to_path_buf(),
-                source: e,
-            })?;
-            let size = file
-                .metadata()
-                .ok()
-                .filter(|m| m.is_file())
-                .map(|m| m.len());
-            if let Some(size) = size {
-                let bar = progress_bar(size);
-                let summary = score_from(
-                    &detector,
-                    bar.wrap_read(file),
-                    p.to_path_buf(),
-                    &args,
-                    &options,
-                );
-                bar.finish_and_clear();
-                summary?
-            } else {
-                // A FIFO or a character device is as live as a pipe.
-                let live = LiveInput::spawn(file);
-                score_from(&detector, live, p.to_path_buf(), &args, &options)?
-            }
+    let summary = match score_input(&detector, input.as_deref(), &args, &options) {
+        // Whoever read the output went away (`| head`): the job is over, not failed.
+        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::BrokenPipe => {
+            return Ok(());
         }
+        other => other?,
     };
     let seconds = started.elapsed().as_secs_f64();
     let mut err = std::io::stderr().lock();
@@ -152,6 +121,54 @@ fn run_on<B: Backend>(args: Args) -> Result<()> {
         let _ = writeln!(err, "  skipped line {line}: {message}");
     }
     Ok(())
+}
+
+/// Scores standard input (`None` or `-`), a regular file (with a progress bar on a terminal),
+/// or a FIFO or device (read live).
+fn score_input<B: Backend>(
+    detector: &Detector<B>,
+    input: Option<&std::path::Path>,
+    args: &Args,
+    options: &ScoreOptions,
+) -> Result<ScoreSummary> {
+    match input.filter(|p| p.as_os_str() != "-") {
+        // Standard input may be live (a pipe from tracee): read it on its own thread so a
+        // pause flushes the partial batch.
+        None => score_from(
+            detector,
+            LiveInput::spawn(std::io::stdin()),
+            "<stdin>".into(),
+            args,
+            options,
+        ),
+        Some(p) => {
+            let file = std::fs::File::open(p).map_err(|e| Error::Io {
+                path: p.to_path_buf(),
+                source: e,
+            })?;
+            let size = file
+                .metadata()
+                .ok()
+                .filter(|m| m.is_file())
+                .map(|m| m.len());
+            if let Some(size) = size {
+                let bar = progress_bar(size);
+                let summary = score_from(
+                    detector,
+                    bar.wrap_read(file),
+                    p.to_path_buf(),
+                    args,
+                    options,
+                );
+                bar.finish_and_clear();
+                summary
+            } else {
+                // A FIFO or a character device is as live as a pipe.
+                let live = LiveInput::spawn(file);
+                score_from(detector, live, p.to_path_buf(), args, options)
+            }
+        }
+    }
 }
 
 fn score_from<B: Backend, R: Read>(

@@ -274,7 +274,7 @@ impl<B: Backend> Detector<B> {
             Some(1) => {
                 return Err(Error::Artifact {
                     path,
-                    message: "format version 1 (weights in burn's MessagePack record, from before beth-detect 0.1.0) is no longer read; run `train` or `import-torch` again".into(),
+                    message: "format version 1 (weights in burn's MessagePack record, written by development builds before the first release) is no longer read; run `train` or `import-torch` again".into(),
                 });
             }
             Some(v) if v > FORMAT_VERSION as u64 => {

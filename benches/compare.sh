@@ -8,6 +8,7 @@
 # Everything measured on the default data is measured on SYNTHETIC data.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benches/timing.sh
 DIR=${1:-target/bench-data/raw-scale-1}
 BACKENDS=${BACKENDS:-"ndarray flex"}
 
@@ -24,16 +25,6 @@ done
 python3 benches/reference/pytorch_mlp.py "$DIR" --batch-sizes 64,1024 > "$out/torch.jsonl"
 
 # The user's whole job: load CSVs, fit the scaler, one epoch at batch 64, validate, test report.
-best_of() { # best wall time of 3 runs of a command, in seconds
-  local best=999999
-  for _ in 1 2 3; do
-    local s e t
-    s=$(date +%s.%N); "$@" > /dev/null 2>&1; e=$(date +%s.%N)
-    t=$(echo "$e - $s" | bc -l)
-    best=$(echo "if ($t < $best) $t else $best" | bc -l)
-  done
-  printf '%.2f' "$best"
-}
 ours_e2e=$(best_of ./target/release/beth-detect train --data "$DIR" --epochs 1 --batch-size 64 --out "$out/model")
 torch_e2e=$(best_of python3 benches/reference/pytorch_mlp.py "$DIR" --end-to-end)
 

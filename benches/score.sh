@@ -11,6 +11,7 @@
 # The default data is SYNTHETIC; throughput does not depend on what the events mean.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benches/timing.sh
 DATA=target/bench-data
 FILE=${1:-$DATA/raw-scale-1/labelled_training_data.csv}
 
@@ -26,16 +27,6 @@ trap 'rm -rf "$out"' EXIT
 $BIN train --synthetic --scale 0.02 --epochs 1 --out "$out/model" > /dev/null 2>&1
 $BIN export --model "$out/model" --out "$out/weights.safetensors" > /dev/null
 
-best_of() { # best wall time of 3 runs, in seconds
-  local best=999999
-  for _ in 1 2 3; do
-    local s e t
-    s=$(date +%s.%N); "$@" > /dev/null 2>&1; e=$(date +%s.%N)
-    t=$(echo "$e - $s" | bc -l)
-    best=$(echo "if ($t < $best) $t else $best" | bc -l)
-  done
-  printf '%.3f' "$best"
-}
 rows=$(($(wc -l < "$FILE") - 1))
 ours=$(best_of $BIN score --model "$out/model" "$FILE" --output "$out/ours.csv")
 theirs=$(best_of python3 benches/reference/pytorch_score.py "$out/model" "$out/weights.safetensors" "$FILE" "$out/torch.csv")

@@ -324,8 +324,8 @@ impl<B: Backend> Detector<B> {
                 ),
             });
         }
+        let bytes = fs::read(&weights).map_err(|e| Error::io(&weights, e))?;
         if let Some(expected) = file.weights_crc32 {
-            let bytes = fs::read(&weights).map_err(|e| Error::io(&weights, e))?;
             let found = crc32fast::hash(&bytes);
             if found != expected {
                 return Err(Error::Artifact {
@@ -336,7 +336,8 @@ impl<B: Backend> Detector<B> {
                 });
             }
         }
-        let model = crate::interop::read_safetensors::<B>(&weights, &file.metadata.model, device)?;
+        let model =
+            crate::interop::read_safetensors::<B>(&weights, &bytes, &file.metadata.model, device)?;
         Detector::new(model, file.scaler, file.threshold, file.metadata).map_err(|e| {
             Error::Artifact {
                 path,

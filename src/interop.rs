@@ -143,17 +143,20 @@ pub fn load_safetensors<B: Backend>(
     path: impl AsRef<Path>,
     device: &B::Device,
 ) -> Result<ThreatDetector<B>> {
-    read_safetensors(path.as_ref(), &ThreatDetectorConfig::new(), device)
+    let path = path.as_ref();
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    read_safetensors(path, &bytes, &ThreatDetectorConfig::new(), device)
 }
 
-/// [`load_safetensors`] for a network of any shape (a saved detector's weights).
+/// [`load_safetensors`] for a network of any shape, from bytes already read from `path` (a
+/// saved detector's weights).
 pub(crate) fn read_safetensors<B: Backend>(
     path: &Path,
+    bytes: &[u8],
     config: &ThreatDetectorConfig,
     device: &B::Device,
 ) -> Result<ThreatDetector<B>> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let file = safetensors::SafeTensors::deserialize(&bytes)
+    let file = safetensors::SafeTensors::deserialize(bytes)
         .map_err(|e| artifact(path, format!("not a safetensors file: {e}")))?;
     let mut tensors = HashMap::new();
     for (key, view) in file.tensors() {

@@ -18,42 +18,37 @@ pub fn write_file_atomically<T>(
     path: &Path,
     write: impl FnOnce(&mut BufWriter<fs::File>) -> Result<T>,
 ) -> Result<T> {
-    if fs::metadata(path).is_ok_and(|m| !m.is_file()) {
-        let file = fs::OpenOptions::new()
-            .write(true)
-            .open(path)
-            .map_err(|e| Error::io(path, e))?;
-        let mut w = BufWriter::with_capacity(1 << 20, file);
-        let value = write(&mut w)?;
-        w.into_inner()
-            .map_err(|e| Error::io(path, e.into_error()))?;
-        return Ok(value);
-    }
+    let direct = fs::metadata(path).is_ok_and(|m| !m.is_file());
     let name = path
         .file_name()
         .map_or_else(|| "output".into(), |n| n.to_string_lossy().into_owned());
-    let tmp = path.with_file_name(format!(".{name}.partial-{}", std::process::id()));
+    let target = if direct {
+        path.to_path_buf()
+    } else {
+        path.with_file_name(format!(".{name}.partial-{}", std::process::id()))
+    };
     let result = (|| {
-        let file = fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        let file = if direct {
+            fs::OpenOptions::new().write(true).open(&target)
+        } else {
+            fs::File::create(&target)
+        }
+        .map_err(|e| Error::io(&target, e))?;
         let mut w = BufWriter::with_capacity(1 << 20, file);
         let value = write(&mut w)?;
         let file = w
             .into_inner()
-            .map_err(|e| Error::io(&tmp, e.into_error()))?;
-        file.sync_all().map_err(|e| Error::io(&tmp, e))?;
-        fs::rename(&tmp, path).map_err(|e| Error::io(path, e))?;
+            .map_err(|e| Error::io(&target, e.into_error()))?;
+        if !direct {
+            file.sync_all().map_err(|e| Error::io(&target, e))?;
+            fs::rename(&target, path).map_err(|e| Error::io(path, e))?;
+        }
         Ok(value)
     })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
+    if result.is_err() && !direct {
+        let _ = fs::remove_file(&target);
     }
     result
-}
-
-pub(crate) fn sync_file(path: &Path) -> Result<()> {
-    fs::File::open(path)
-        .and_then(|f| f.sync_all())
-        .map_err(|e| Error::io(path, e))
 }
 
 /// A fresh, empty sibling directory of `dest` to assemble an artifact in.

@@ -1,6 +1,7 @@
 //! The saved, reusable detector: trained network + fitted features + threshold + metadata.
 
 use std::fs;
+use std::io::Write as _;
 use std::path::Path;
 
 use burn::prelude::*;
@@ -233,12 +234,15 @@ impl<B: Backend> Detector<B> {
         // records carry per-process random parameter ids), PyTorch reads it as it is, and its
         // parser is built for untrusted files.
         let weights = dir.join(WEIGHTS_FILE);
-        crate::interop::save_safetensors(&self.model, &weights)?;
-        let written = fs::read(&weights).map_err(|e| Error::io(&weights, e))?;
+        let serialized = crate::interop::safetensors_bytes(&self.model, &weights)?;
+        crate::artifact::write_file_atomically(&weights, |out| {
+            out.write_all(&serialized)
+                .map_err(|e| Error::io(&weights, e))
+        })?;
         let file = DetectorFile {
             format: FORMAT_NAME.to_string(),
             format_version: FORMAT_VERSION,
-            weights_crc32: Some(crc32fast::hash(&written)),
+            weights_crc32: Some(crc32fast::hash(&serialized)),
             threshold: self.threshold,
             scaler: self.scaler.clone(),
             metadata: self.metadata.clone(),
@@ -248,8 +252,9 @@ impl<B: Backend> Detector<B> {
             path: path.clone(),
             source,
         })?;
-        fs::write(&path, json).map_err(|e| Error::io(&path, e))?;
-        crate::artifact::sync_file(&path)
+        crate::artifact::write_file_atomically(&path, |out| {
+            out.write_all(&json).map_err(|e| Error::io(&path, e))
+        })
     }
 
     /// Loads a detector directory onto `device`, checking its format version, its metadata and
@@ -304,17 +309,19 @@ impl<B: Backend> Detector<B> {
                 message: e.to_string(),
             })?;
         let weights = dir.join(WEIGHTS_FILE);
-        if !weights.is_file() {
-            return Err(Error::Artifact {
-                path: weights,
-                message: "the weights file is missing".into(),
-            });
-        }
+        let bytes = match fs::read(&weights) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::Artifact {
+                    path: weights,
+                    message: "the weights file is missing".into(),
+                });
+            }
+            Err(e) => return Err(Error::io(&weights, e)),
+        };
         // A config claiming a huge network must come with weights at least that large; checked
         // before anything that size is allocated.
-        let weights_len = fs::metadata(&weights)
-            .map_err(|e| Error::io(&weights, e))?
-            .len();
+        let weights_len = bytes.len() as u64;
         let needed = (file.metadata.model.num_params() as u64).saturating_mul(4);
         if weights_len < needed {
             return Err(Error::Artifact {
@@ -324,7 +331,6 @@ impl<B: Backend> Detector<B> {
                 ),
             });
         }
-        let bytes = fs::read(&weights).map_err(|e| Error::io(&weights, e))?;
         if let Some(expected) = file.weights_crc32 {
             let found = crc32fast::hash(&bytes);
             if found != expected {

@@ -230,6 +230,17 @@ pub fn save_safetensors<B: Backend>(
     path: impl AsRef<Path>,
 ) -> Result<()> {
     let path = path.as_ref();
+    let serialized = safetensors_bytes(model, path)?;
+    crate::artifact::write_file_atomically(path, |out| {
+        std::io::Write::write_all(out, &serialized).map_err(|e| Error::io(path, e))
+    })
+}
+
+/// The safetensors file [`save_safetensors`] writes, in memory; `path` is what errors call it.
+pub(crate) fn safetensors_bytes<B: Backend>(
+    model: &ThreatDetector<B>,
+    path: &Path,
+) -> Result<Vec<u8>> {
     let entries = pytorch_state_dict(model);
     let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = entries
         .into_iter()
@@ -244,11 +255,8 @@ pub fn save_safetensors<B: Backend>(
             (k.clone(), view)
         })
         .collect();
-    let serialized = safetensors::serialize(views, None)
-        .map_err(|e| artifact(path, format!("cannot serialise: {e}")))?;
-    crate::artifact::write_file_atomically(path, |out| {
-        std::io::Write::write_all(out, &serialized).map_err(|e| Error::io(path, e))
-    })
+    safetensors::serialize(views, None)
+        .map_err(|e| artifact(path, format!("cannot serialise: {e}")))
 }
 
 #[derive(Deserialize)]

@@ -161,13 +161,10 @@ fn number_or_string<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<u32,
 pub(crate) fn decode_tracee(line: &[u8]) -> std::result::Result<BethEvent, String> {
     // JSON is UTF-8 (RFC 8259), and serde skips the fields it ignores without checking them;
     // a line that is not UTF-8 would be passed on as invalid JSON by `score`.
-    if let Err(e) = std::str::from_utf8(line) {
-        return Err(format!(
-            "invalid UTF-8 at byte {} of the line",
-            e.valid_up_to()
-        ));
-    }
-    let t: TraceeEvent = serde_json::from_slice(line).map_err(|e| explain_tracee_error(line, e))?;
+    // Validated once here; `from_str` then trusts it.
+    let text = std::str::from_utf8(line)
+        .map_err(|e| format!("invalid UTF-8 at byte {} of the line", e.valid_up_to()))?;
+    let t: TraceeEvent = serde_json::from_str(text).map_err(|e| explain_tracee_error(line, e))?;
     // The same range as the CSV readers (namespace ids are 32-bit inode numbers in practice).
     if t.mount_namespace > i64::MAX as u64 {
         return Err(format!(

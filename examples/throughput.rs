@@ -67,6 +67,7 @@ fn run<B: Backend>(
         train: splits.train.clone(),
         validation: one_batch(&splits.validation),
         test: one_batch(&splits.test),
+        carved: None,
     };
     let device = B::Device::default();
     let scratch = tempfile::tempdir()?;
@@ -125,6 +126,7 @@ fn run<B: Backend>(
                 train_rows: 0,
                 train_positives: 0,
                 validation_rows: 0,
+                carved_validation: None,
             };
             let model = beth_detect::ThreatDetectorConfig::new().init::<B>(&device);
             beth_detect::Detector::new(model, scaler, 0.5, metadata)?

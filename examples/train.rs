@@ -14,6 +14,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use beth_detect::backend::BackendChoice;
+use beth_detect::data::CarveOptions;
 use beth_detect::data::synth::SynthConfig;
 use beth_detect::training::{DataProvenance, Progress, TrainingConfig, train_with_provenance};
 use burn::backend::Autodiff;
@@ -41,7 +42,12 @@ fn run<B: Backend>(
 ) -> Result<(), Box<dyn std::error::Error>> {
     let started = Instant::now();
     let synthetic = SynthConfig::new().with_scale(DEFAULT_SCALE);
-    let (splits, provenance) = DataProvenance::load(data_dir.as_deref(), &synthetic)?;
+    let config = TrainingConfig::new();
+    let carve = CarveOptions {
+        seed: config.seed,
+        ..CarveOptions::default()
+    };
+    let (splits, provenance) = DataProvenance::load(data_dir.as_deref(), &synthetic, &carve)?;
     let tag = if provenance.synthetic {
         "SYNTHETIC data"
     } else {
@@ -57,7 +63,6 @@ fn run<B: Backend>(
         started.elapsed().as_secs_f64()
     );
 
-    let config = TrainingConfig::new();
     let out = PathBuf::from("artifacts/example-train");
     let device = Default::default();
     let progress = if std::io::IsTerminal::is_terminal(&std::io::stdout()) {

@@ -16,9 +16,17 @@ const TILE: usize = 512;
 /// Inputs smaller than this are scored on the calling thread.
 const PARALLEL_MIN_ROWS: usize = 8192;
 
-/// A copy of a trained network's weights, scoring rows of scaled features on the CPU.
+/// A copy of trained networks' weights, scoring rows of scaled features on the CPU (the mean
+/// of the members' probabilities for an ensemble).
 #[derive(Debug, Clone)]
 pub struct CpuScorer {
+    members: Vec<MemberWeights>,
+    threads: usize,
+}
+
+/// One network's weights.
+#[derive(Debug, Clone)]
+struct MemberWeights {
     hidden1: usize,
     hidden2: usize,
     /// `[7, hidden1]`, row-major (burn's `Linear` layout).
@@ -30,7 +38,6 @@ pub struct CpuScorer {
     /// `[hidden2]`.
     w3: Vec<f32>,
     b3: f32,
-    threads: usize,
 }
 
 fn values<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
@@ -43,19 +50,14 @@ fn values<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
 impl CpuScorer {
     /// Copies the weights of a model (from any backend).
     pub fn from_model<B: Backend>(model: &ThreatDetector<B>) -> Self {
-        let [[_, hidden1], [_, hidden2], _] = model.weight_shapes();
-        let bias = |b: &Option<burn::module::Param<Tensor<B, 1>>>, n: usize| {
-            b.as_ref().map_or(vec![0.0; n], |b| values(b.val()))
-        };
+        CpuScorer::from_members(std::slice::from_ref(model))
+    }
+
+    /// Copies the weights of an ensemble's members (from any backend); scores are the mean of
+    /// their probabilities.
+    pub fn from_members<B: Backend>(members: &[ThreatDetector<B>]) -> Self {
         CpuScorer {
-            hidden1,
-            hidden2,
-            w1: values(model.fc1.weight.val()),
-            b1: bias(&model.fc1.bias, hidden1),
-            w2: values(model.fc2.weight.val()),
-            b2: bias(&model.fc2.bias, hidden2),
-            w3: values(model.fc3.weight.val()),
-            b3: bias(&model.fc3.bias, 1)[0],
+            members: members.iter().map(MemberWeights::from_model).collect(),
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
         }
     }
@@ -91,6 +93,44 @@ impl CpuScorer {
         let mut out = Vec::with_capacity(features.len() / FEATURE_WIDTH);
         self.score_into(features, &mut out);
         out
+    }
+
+    fn score_serial(&self, features: &[f32], out: &mut [f32]) {
+        if let [member] = &self.members[..] {
+            member.score_serial(features, out);
+            return;
+        }
+        out.fill(0.0);
+        let mut one = vec![0.0f32; out.len()];
+        for member in &self.members {
+            member.score_serial(features, &mut one);
+            for (o, p) in out.iter_mut().zip(&one) {
+                *o += p;
+            }
+        }
+        let n = self.members.len() as f32;
+        for o in out.iter_mut() {
+            *o /= n;
+        }
+    }
+}
+
+impl MemberWeights {
+    fn from_model<B: Backend>(model: &ThreatDetector<B>) -> Self {
+        let [[_, hidden1], [_, hidden2], _] = model.weight_shapes();
+        let bias = |b: &Option<burn::module::Param<Tensor<B, 1>>>, n: usize| {
+            b.as_ref().map_or(vec![0.0; n], |b| values(b.val()))
+        };
+        MemberWeights {
+            hidden1,
+            hidden2,
+            w1: values(model.fc1.weight.val()),
+            b1: bias(&model.fc1.bias, hidden1),
+            w2: values(model.fc2.weight.val()),
+            b2: bias(&model.fc2.bias, hidden2),
+            w3: values(model.fc3.weight.val()),
+            b3: bias(&model.fc3.bias, 1)[0],
+        }
     }
 
     fn score_serial(&self, features: &[f32], out: &mut [f32]) {

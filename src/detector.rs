@@ -24,6 +24,10 @@ pub const WEIGHTS_FILE: &str = "model.safetensors";
 /// The burn release the crate is built on.
 pub const BURN_VERSION: &str = "0.21";
 
+/// The most networks a detector file may hold (a corrupted count is refused before anything
+/// is allocated).
+pub const MAX_MEMBERS: usize = 64;
+
 /// Rows scored per forward pass when scoring many events.
 const SCORING_BATCH: usize = 8192;
 
@@ -55,6 +59,10 @@ pub struct DetectorMetadata {
     pub train_positives: u64,
     /// Rows in the validation split.
     pub validation_rows: u64,
+    /// How the validation split was carved out of the training file, when the data had no
+    /// validation file (`eval` carves the same rows again).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub carved_validation: Option<crate::data::CarvedValidation>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -64,15 +72,28 @@ struct DetectorFile {
     /// CRC-32 of the weights file, checked on load (absent in files from before it was added).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     weights_crc32: Option<u32>,
+    /// Networks in the weights file; absent (1) for a single network, whose file is then
+    /// byte-identical to the notebook's `state_dict`.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    members: usize,
     threshold: f64,
     scaler: FeatureScaler,
     metadata: DetectorMetadata,
 }
 
-/// A trained detector, ready to score events.
+fn one() -> usize {
+    1
+}
+
+fn is_one(n: &usize) -> bool {
+    *n == 1
+}
+
+/// A trained detector, ready to score events: one network, or several whose probabilities are
+/// averaged (an ensemble).
 #[derive(Debug, Clone)]
 pub struct Detector<B: Backend> {
-    model: ThreatDetector<B>,
+    members: Vec<ThreatDetector<B>>,
     scaler: FeatureScaler,
     threshold: f64,
     metadata: DetectorMetadata,
@@ -87,6 +108,23 @@ impl<B: Backend> Detector<B> {
         threshold: f64,
         metadata: DetectorMetadata,
     ) -> Result<Self> {
+        Detector::ensemble(vec![model], scaler, threshold, metadata)
+    }
+
+    /// [`Detector::new`] for an ensemble: the score is the mean of the members' probabilities.
+    pub fn ensemble(
+        members: Vec<ThreatDetector<B>>,
+        scaler: FeatureScaler,
+        threshold: f64,
+        metadata: DetectorMetadata,
+    ) -> Result<Self> {
+        if members.is_empty() {
+            return Err(Error::InvalidConfig {
+                name: "ensemble",
+                expected: "at least one network",
+                found: "none".into(),
+            });
+        }
         if !(0.0..=1.0).contains(&threshold) {
             return Err(Error::InvalidConfig {
                 name: "threshold",
@@ -106,22 +144,34 @@ impl<B: Backend> Detector<B> {
             });
         }
         metadata.model.validate()?;
-        check_shapes(&model, &metadata.model).map_err(|found| Error::InvalidConfig {
-            name: "model weights",
-            expected: "the shapes the model config describes",
-            found,
-        })?;
+        for model in &members {
+            check_shapes(model, &metadata.model).map_err(|found| Error::InvalidConfig {
+                name: "model weights",
+                expected: "the shapes the model config describes",
+                found,
+            })?;
+        }
         Ok(Detector {
-            model,
+            members,
             scaler,
             threshold,
             metadata,
         })
     }
 
-    /// The network.
+    /// The network: the only one, or the first member of an ensemble.
     pub fn model(&self) -> &ThreatDetector<B> {
-        &self.model
+        &self.members[0]
+    }
+
+    /// Every network; the score is the mean of their probabilities.
+    pub fn members(&self) -> &[ThreatDetector<B>] {
+        &self.members
+    }
+
+    /// The same detector with another threshold (a probability).
+    pub fn with_threshold(self, threshold: f64) -> Result<Self> {
+        Detector::ensemble(self.members, self.scaler, threshold, self.metadata)
     }
 
     /// The fitted scaler (and with it, the feature set).
@@ -141,7 +191,7 @@ impl<B: Backend> Detector<B> {
 
     /// The device its weights live on.
     pub fn device(&self) -> B::Device {
-        self.model.devices()[0].clone()
+        self.members[0].devices()[0].clone()
     }
 
     /// Checks that inputs of `schema` have the columns this detector's features need.
@@ -151,7 +201,17 @@ impl<B: Backend> Detector<B> {
 
     /// Probabilities for a feature tensor `[N, 7]` (already scaled).
     pub fn score_features(&self, features: Tensor<B, 2>) -> Tensor<B, 2> {
-        self.model.forward(features)
+        let sum = self
+            .members
+            .iter()
+            .map(|m| m.forward(features.clone()))
+            .reduce(|a, b| a + b)
+            .expect("a detector has a network");
+        if self.members.len() == 1 {
+            sum
+        } else {
+            sum.div_scalar(self.members.len() as f64)
+        }
     }
 
     /// Probabilities for rows of already-scaled features (row-major, 7 per row).
@@ -165,8 +225,7 @@ impl<B: Backend> Detector<B> {
             TensorData::new(features[..n * FEATURE_WIDTH].to_vec(), [n, FEATURE_WIDTH]),
             &device,
         );
-        self.model
-            .forward(x)
+        self.score_features(x)
             .into_data()
             .into_vec::<f32>()
             .expect("the model outputs f32")
@@ -205,7 +264,7 @@ impl<B: Backend> Detector<B> {
     /// A copy of the weights that scores on the CPU with plain matrix products: much faster
     /// than a burn forward pass on a CPU backend for large inputs (same results within 1e-6).
     pub fn cpu_scorer(&self) -> crate::cpu_scorer::CpuScorer {
-        crate::cpu_scorer::CpuScorer::from_model(&self.model)
+        crate::cpu_scorer::CpuScorer::from_members(&self.members)
     }
 
     /// Applies the threshold.
@@ -234,7 +293,7 @@ impl<B: Backend> Detector<B> {
         // records carry per-process random parameter ids), PyTorch reads it as it is, and its
         // parser is built for untrusted files.
         let weights = dir.join(WEIGHTS_FILE);
-        let serialized = crate::interop::safetensors_bytes(&self.model, &weights)?;
+        let serialized = crate::interop::members_safetensors_bytes(&self.members, &weights)?;
         crate::artifact::write_file_atomically(&weights, |out| {
             out.write_all(&serialized)
                 .map_err(|e| Error::io(&weights, e))
@@ -243,6 +302,7 @@ impl<B: Backend> Detector<B> {
             format: FORMAT_NAME.to_string(),
             format_version: FORMAT_VERSION,
             weights_crc32: Some(crc32fast::hash(&serialized)),
+            members: self.members.len(),
             threshold: self.threshold,
             scaler: self.scaler.clone(),
             metadata: self.metadata.clone(),
@@ -322,7 +382,18 @@ impl<B: Backend> Detector<B> {
         // A config claiming a huge network must come with weights at least that large; checked
         // before anything that size is allocated.
         let weights_len = bytes.len() as u64;
-        let needed = (file.metadata.model.num_params() as u64).saturating_mul(4);
+        if file.members == 0 || file.members > MAX_MEMBERS {
+            return Err(Error::Artifact {
+                path,
+                message: format!(
+                    "expected between 1 and {MAX_MEMBERS} networks, found `members` {}",
+                    file.members
+                ),
+            });
+        }
+        let needed = (file.metadata.model.num_params() as u64)
+            .saturating_mul(4)
+            .saturating_mul(file.members as u64);
         if weights_len < needed {
             return Err(Error::Artifact {
                 path: weights,
@@ -342,9 +413,14 @@ impl<B: Backend> Detector<B> {
                 });
             }
         }
-        let model =
-            crate::interop::read_safetensors::<B>(&weights, &bytes, &file.metadata.model, device)?;
-        Detector::new(model, file.scaler, file.threshold, file.metadata).map_err(|e| {
+        let members = crate::interop::read_member_safetensors::<B>(
+            &weights,
+            &bytes,
+            &file.metadata.model,
+            file.members,
+            device,
+        )?;
+        Detector::ensemble(members, file.scaler, file.threshold, file.metadata).map_err(|e| {
             Error::Artifact {
                 path,
                 message: e.to_string(),

@@ -38,10 +38,31 @@ fn artifact(path: &Path, message: String) -> Error {
 /// Builds the network from PyTorch-layout tensors, checking every key and shape.
 fn assemble<B: Backend>(
     path: &Path,
-    mut tensors: HashMap<String, Loaded>,
+    tensors: HashMap<String, Loaded>,
     config: &ThreatDetectorConfig,
     device: &B::Device,
 ) -> Result<ThreatDetector<B>> {
+    assemble_members(path, tensors, config, 1, device).map(|mut m| m.remove(0))
+}
+
+/// The key prefix of member `m` of `members`: none for a single network (the notebook's
+/// `nn.Sequential`), `"{m}."` for an ensemble (an `nn.ModuleList` of such `Sequential`s).
+fn member_prefix(m: usize, members: usize) -> String {
+    if members == 1 {
+        String::new()
+    } else {
+        format!("{m}.")
+    }
+}
+
+/// Builds `members` networks from PyTorch-layout tensors, checking every key and shape.
+fn assemble_members<B: Backend>(
+    path: &Path,
+    mut tensors: HashMap<String, Loaded>,
+    config: &ThreatDetectorConfig,
+    members: usize,
+    device: &B::Device,
+) -> Result<Vec<ThreatDetector<B>>> {
     let dims = [
         (config.input_width, config.hidden1),
         (config.hidden1, config.hidden2),
@@ -62,42 +83,47 @@ fn assemble<B: Backend>(
         }
         Ok(t.values)
     };
-    let mut layers = Vec::new();
-    for ((prefix, _), (inputs, outputs)) in PYTORCH_KEYS.iter().zip(dims) {
-        let weight = take(format!("{prefix}.weight"), vec![outputs, inputs])?;
-        let bias = take(format!("{prefix}.bias"), vec![outputs])?;
-        // [out, in] → [in, out]
-        let mut transposed = vec![0.0f32; inputs * outputs];
-        for o in 0..outputs {
-            for i in 0..inputs {
-                transposed[i * outputs + o] = weight[o * inputs + i];
+    let mut networks = Vec::with_capacity(members);
+    for m in 0..members {
+        let member = member_prefix(m, members);
+        let mut layers = Vec::new();
+        for ((prefix, _), (inputs, outputs)) in PYTORCH_KEYS.iter().zip(dims) {
+            let weight = take(format!("{member}{prefix}.weight"), vec![outputs, inputs])?;
+            let bias = take(format!("{member}{prefix}.bias"), vec![outputs])?;
+            // [out, in] → [in, out]
+            let mut transposed = vec![0.0f32; inputs * outputs];
+            for o in 0..outputs {
+                for i in 0..inputs {
+                    transposed[i * outputs + o] = weight[o * inputs + i];
+                }
             }
+            layers.push(Linear {
+                weight: Param::from_data(TensorData::new(transposed, [inputs, outputs]), device),
+                bias: Some(Param::from_data(TensorData::new(bias, [outputs]), device)),
+            });
         }
-        layers.push(Linear {
-            weight: Param::from_data(TensorData::new(transposed, [inputs, outputs]), device),
-            bias: Some(Param::from_data(TensorData::new(bias, [outputs]), device)),
-        });
+        let mut layers = layers.into_iter();
+        let mut model = config.init_zeroed::<B>(device);
+        model.fc1 = layers.next().expect("three layers");
+        model.fc2 = layers.next().expect("three layers");
+        model.fc3 = layers.next().expect("three layers");
+        networks.push(model);
     }
     if let Some(extra) = tensors.keys().min() {
+        let prefix = if members == 1 { "" } else { "{m}." };
         return Err(artifact(
             path,
             format!(
                 "unexpected key `{extra}`: expected only {}",
                 PYTORCH_KEYS
                     .iter()
-                    .map(|(p, _)| format!("{p}.weight, {p}.bias"))
+                    .map(|(p, _)| format!("{prefix}{p}.weight, {prefix}{p}.bias"))
                     .collect::<Vec<_>>()
                     .join(", ")
             ),
         ));
     }
-    let mut layers = layers.into_iter();
-    let mut model = config.init_zeroed::<B>(device);
-    model.fc1 = layers.next().expect("three layers");
-    model.fc2 = layers.next().expect("three layers");
-    model.fc3 = layers.next().expect("three layers");
-    // Inference only: the imported model has no dropout to apply anyway.
-    Ok(model)
+    Ok(networks)
 }
 
 /// Builds the network from PyTorch `state_dict` entries `(key, PyTorch shape, values)`, the
@@ -156,6 +182,18 @@ pub(crate) fn read_safetensors<B: Backend>(
     config: &ThreatDetectorConfig,
     device: &B::Device,
 ) -> Result<ThreatDetector<B>> {
+    read_member_safetensors(path, bytes, config, 1, device).map(|mut m| m.remove(0))
+}
+
+/// The `members` networks of a saved detector's weights (keys as [`members_state_dict`]
+/// writes them).
+pub(crate) fn read_member_safetensors<B: Backend>(
+    path: &Path,
+    bytes: &[u8],
+    config: &ThreatDetectorConfig,
+    members: usize,
+    device: &B::Device,
+) -> Result<Vec<ThreatDetector<B>>> {
     let file = safetensors::SafeTensors::deserialize(bytes)
         .map_err(|e| artifact(path, format!("not a safetensors file: {e}")))?;
     let mut tensors = HashMap::new();
@@ -179,7 +217,7 @@ pub(crate) fn read_safetensors<B: Backend>(
             },
         );
     }
-    assemble(path, tensors, config, device)
+    assemble_members(path, tensors, config, members, device)
 }
 
 /// The network's weights as PyTorch `state_dict` entries: `(key, PyTorch shape, values)`.
@@ -222,6 +260,38 @@ pub fn pytorch_state_dict<B: Backend>(
     out
 }
 
+/// Every member's weights as PyTorch `state_dict` entries: a single network's keys are the
+/// notebook's (`0.weight`, …); member `m` of an ensemble has them under `"{m}."` (`0.0.weight`,
+/// `1.0.weight`, …), the `state_dict` of an `nn.ModuleList` of the notebook's networks.
+pub fn members_state_dict<B: Backend>(
+    members: &[ThreatDetector<B>],
+) -> Vec<(String, Vec<usize>, Vec<f32>)> {
+    let n = members.len();
+    members
+        .iter()
+        .enumerate()
+        .flat_map(|(m, model)| {
+            let prefix = member_prefix(m, n);
+            pytorch_state_dict(model)
+                .into_iter()
+                .map(move |(k, shape, v)| (format!("{prefix}{k}"), shape, v))
+        })
+        .collect()
+}
+
+/// Writes every member's weights as safetensors (keys as [`members_state_dict`]); one member
+/// gives exactly [`save_safetensors`]'s file.
+pub fn save_members_safetensors<B: Backend>(
+    members: &[ThreatDetector<B>],
+    path: impl AsRef<Path>,
+) -> Result<()> {
+    let path = path.as_ref();
+    let serialized = members_safetensors_bytes(members, path)?;
+    crate::artifact::write_file_atomically(path, |out| {
+        std::io::Write::write_all(out, &serialized).map_err(|e| Error::io(path, e))
+    })
+}
+
 /// Writes the weights as safetensors that PyTorch loads into the notebook's `nn.Sequential`
 /// with `load_state_dict` (same keys, shapes and dtype); written to a temporary name and
 /// renamed.
@@ -241,7 +311,15 @@ pub(crate) fn safetensors_bytes<B: Backend>(
     model: &ThreatDetector<B>,
     path: &Path,
 ) -> Result<Vec<u8>> {
-    let entries = pytorch_state_dict(model);
+    members_safetensors_bytes(std::slice::from_ref(model), path)
+}
+
+/// The safetensors file [`save_members_safetensors`] writes, in memory.
+pub(crate) fn members_safetensors_bytes<B: Backend>(
+    members: &[ThreatDetector<B>],
+    path: &Path,
+) -> Result<Vec<u8>> {
+    let entries = members_state_dict(members);
     let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = entries
         .into_iter()
         .map(|(k, shape, v)| (k, shape, v.iter().flat_map(|x| x.to_le_bytes()).collect()))
@@ -341,6 +419,7 @@ pub fn imported_detector<B: Backend>(
         train_rows: 0,
         train_positives: 0,
         validation_rows: 0,
+        carved_validation: None,
     };
     crate::detector::Detector::new(model, scaler, threshold, metadata)
 }

@@ -26,6 +26,7 @@ pub mod batch;
 pub mod cpu_scorer;
 pub mod data;
 pub mod detector;
+pub mod ensemble;
 mod error;
 pub mod evaluation;
 pub mod features;

@@ -65,6 +65,30 @@ fn state_dict(v: &Value) -> Vec<(String, Vec<usize>, Vec<f32>)> {
 #[test]
 fn hundred_adam_steps_match_pytorch() {
     let p = parity();
+    adam_steps_match(&p, &p, 0.0);
+}
+
+/// burn's Adam weight decay adds `penalty · w` to the gradient, as PyTorch's Adam does (not
+/// AdamW's decoupled decay): the crate's default recipe, step for step against PyTorch.
+#[test]
+fn hundred_adam_steps_with_weight_decay_match_pytorch() {
+    let p = parity();
+    let decayed: Value = serde_json::from_slice(
+        &std::fs::read(fixture("pytorch/parity_weight_decay.json")).unwrap(),
+    )
+    .unwrap();
+    let weight_decay = decayed["weight_decay"].as_f64().unwrap();
+    assert_eq!(
+        weight_decay,
+        TrainingConfig::new().weight_decay,
+        "the default recipe"
+    );
+    adam_steps_match(&p, &decayed, weight_decay);
+}
+
+/// Trains from `p`'s initial weights on its batches and compares with `expected`'s losses,
+/// final weights and held-out predictions.
+fn adam_steps_match(p: &Value, expected: &Value, weight_decay: f64) {
     let device = Default::default();
     let mut model: ThreatDetector<AB> =
         from_state_dict(Path::new("initial"), state_dict(&p["initial"]), &device).unwrap();
@@ -76,11 +100,14 @@ fn hundred_adam_steps_match_pytorch() {
         .iter()
         .map(|l| l.as_f64().unwrap() as f32)
         .collect();
-    let torch_losses = floats(&p["losses"]);
+    let torch_losses = floats(&expected["losses"]);
     let batches = p["batches"].as_array().unwrap();
     assert_eq!(batches.len(), 100);
-    // PyTorch's Adam: β = (0.9, 0.999), ε = 1e-8 (burn's default ε is 1e-5), no weight decay.
-    let mut optim = TrainingConfig::new().optimizer().init();
+    // PyTorch's Adam: β = (0.9, 0.999), ε = 1e-8 (burn's default ε is 1e-5).
+    let mut optim = TrainingConfig::new()
+        .with_weight_decay(weight_decay)
+        .optimizer()
+        .init();
     let mut losses = Vec::new();
     for batch in batches {
         let idx: Vec<usize> = batch
@@ -109,11 +136,11 @@ fn hundred_adam_steps_match_pytorch() {
     let held: Vec<f32> = features[6400 * 7..].to_vec();
     let x = Tensor::<B, 2>::from_data(TensorData::new(held, [256, 7]), &device);
     let ours = model.forward(x).into_data().into_vec::<f32>().unwrap();
-    let prediction_diff = max_difference(&ours, &floats(&p["held_predictions"]));
+    let prediction_diff = max_difference(&ours, &floats(&expected["held_predictions"]));
     eprintln!("largest held-out prediction difference: {prediction_diff:e}");
     assert!(prediction_diff <= 1e-4, "{prediction_diff}");
     // And the weights themselves.
-    let final_torch = state_dict(&p["final"]);
+    let final_torch = state_dict(&expected["final"]);
     for (key, _, ours) in pytorch_state_dict(&model) {
         let theirs = &final_torch.iter().find(|(k, _, _)| *k == key).unwrap().2;
         assert!(max_difference(&ours, theirs) <= 1e-4, "{key}");

@@ -181,6 +181,7 @@ fn learnable_splits() -> BethSplits {
         train: learnable_split("train", 4000, 1),
         validation: learnable_split("validation", 1000, 2),
         test: learnable_split("test", 1000, 3),
+        carved: None,
     }
 }
 

@@ -78,6 +78,7 @@ fn training_on_wgpu_lowers_the_loss() {
         )
         .unwrap(),
         test: generate(SynthSplit::Testing, &SynthConfig::new().with_scale(0.004)).unwrap(),
+        carved: None,
     };
     let dir = tempfile::tempdir().unwrap();
     let outcome = train::<Autodiff<Wgpu>>(

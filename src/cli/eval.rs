@@ -1,7 +1,7 @@
 use std::path::{Path, PathBuf};
 
 use beth_detect::backend::BackendChoice;
-use beth_detect::data::{BethDataset, BethSplits};
+use beth_detect::data::{BethDataset, BethSplits, CarveOptions};
 use beth_detect::detector::{Detector, evaluate_scores};
 use beth_detect::plots::write_evaluation_plots;
 use beth_detect::{Error, Result, with_backend};
@@ -38,7 +38,28 @@ fn run_on<B: Backend>(args: Args) -> Result<()> {
     let label = detector.metadata().label;
     let many = args.data.is_dir();
     let datasets: Vec<(String, BethDataset)> = if many {
-        let splits = BethSplits::open_dir(&args.data)?.with_label(label)?;
+        // Without a validation file, carve the rows the detector was validated on: same
+        // fraction, seed and stratification as at training time.
+        let carve = detector
+            .metadata()
+            .carved_validation
+            .as_ref()
+            .map(|c| c.options)
+            .unwrap_or(CarveOptions {
+                label,
+                ..CarveOptions::default()
+            });
+        let splits = BethSplits::open_dir_with(&args.data, &carve)?.with_label(label)?;
+        if let Some(carved) = &splits.carved {
+            eprintln!(
+                "validation: {} rows carved out of {} (stratified by `{}`, seed {}, fraction {})",
+                carved.validation_rows,
+                carved.from.display(),
+                carved.options.label,
+                carved.options.seed,
+                carved.options.fraction
+            );
+        }
         vec![
             ("validation".to_string(), splits.validation),
             ("test".to_string(), splits.test),

@@ -22,6 +22,8 @@ struct FileReport<'a> {
     sus: Option<usize>,
     evil: Option<usize>,
     columns: Vec<ColumnSummary>,
+    /// Header columns no schema uses; ignored by train and eval, kept by score.
+    extra_columns: &'a [String],
 }
 
 pub fn run(args: Args) -> beth_detect::Result<()> {
@@ -47,6 +49,7 @@ pub fn run(args: Args) -> beth_detect::Result<()> {
                 .then(|| count(Label::Evil))
                 .flatten(),
             columns: dataset.summary(),
+            extra_columns: dataset.extra_columns(),
         };
         let written = if args.json {
             writeln!(
@@ -76,6 +79,13 @@ fn print_text(out: &mut impl Write, r: &FileReport) -> std::io::Result<()> {
         show(r.sus),
         show(r.evil)
     )?;
+    if !r.extra_columns.is_empty() {
+        writeln!(
+            out,
+            "  extra columns (ignored; kept by score): {}",
+            r.extra_columns.join(", ")
+        )?;
+    }
     writeln!(
         out,
         "  {:<16} {:>22} {:>22} {:>22}",

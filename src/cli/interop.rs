@@ -3,7 +3,8 @@ use std::path::PathBuf;
 use beth_detect::Result;
 use beth_detect::detector::Detector;
 use beth_detect::interop::{
-    imported_detector, load_pytorch, load_safetensors, load_sklearn_scaler, save_safetensors,
+    imported_detector, load_pytorch, load_safetensors, load_sklearn_scaler,
+    save_members_safetensors,
 };
 use burn::backend::NdArray;
 
@@ -50,7 +51,7 @@ pub struct ExportArgs {
 
 pub fn export(args: ExportArgs) -> Result<()> {
     let detector = Detector::<NdArray>::load(&args.model, &Default::default())?;
-    save_safetensors(detector.model(), &args.out)?;
+    save_members_safetensors(detector.members(), &args.out)?;
     eprintln!("weights written to {}", args.out.display());
     Ok(())
 }

@@ -4,8 +4,8 @@ use std::time::Instant;
 
 use beth_detect::artifact::{publish_dir, staging_dir};
 use beth_detect::backend::BackendChoice;
-use beth_detect::data::Label;
 use beth_detect::data::synth::SynthConfig;
+use beth_detect::data::{CarveOptions, Label};
 use beth_detect::evaluation::ThresholdRule;
 use beth_detect::features::FeatureSet;
 use beth_detect::plots::write_training_curves;
@@ -21,9 +21,15 @@ use super::report::{print_report, write_json};
 #[derive(Debug, clap::Args)]
 #[command(group(clap::ArgGroup::new("source").required(true).args(["data", "synthetic"])))]
 pub struct Args {
-    /// Directory with the three split files (Kaggle or DataCamp names).
+    /// Directory with the split files (Kaggle or DataCamp names, or names holding `train`,
+    /// `validation` and `test`). Without a validation file, validation is carved out of the
+    /// training file (see --validation-fraction).
     #[arg(long)]
     data: Option<PathBuf>,
+    /// Share of the training file carved out as validation when the directory has no
+    /// validation file: stratified by the label, drawn with --seed.
+    #[arg(long, default_value_t = 0.2)]
+    validation_fraction: f64,
     /// Train on the built-in synthetic BETH generator instead (results are labelled SYNTHETIC).
     #[arg(long)]
     synthetic: bool,
@@ -45,7 +51,13 @@ pub struct Args {
     /// Adam learning rate.
     #[arg(long, default_value_t = 1e-3)]
     lr: f64,
-    /// Seed of initialisation, dropout, shuffling (and of the synthetic data).
+    /// Adam weight decay (L2, PyTorch's semantics). 0 gives the notebook's exact recipe.
+    #[arg(long, default_value_t = 1e-2)]
+    weight_decay: f64,
+    /// Networks trained side by side whose probabilities are averaged (1 = one network).
+    #[arg(long, default_value_t = 1)]
+    ensemble: usize,
+    /// Seed of initialisation, dropout, shuffling, carving (and of the synthetic data).
     #[arg(long, default_value_t = 42)]
     seed: u64,
     /// Positive-class weight in the loss: `none`, `balanced` or a number.
@@ -81,7 +93,12 @@ fn run_on<B: Backend>(args: Args) -> Result<()> {
     let synthetic = SynthConfig::new()
         .with_scale(args.scale)
         .with_seed(args.seed);
-    let (splits, provenance) = DataProvenance::load(args.data.as_deref(), &synthetic)?;
+    let carve = CarveOptions {
+        fraction: args.validation_fraction,
+        seed: args.seed,
+        label: args.label,
+    };
+    let (splits, provenance) = DataProvenance::load(args.data.as_deref(), &synthetic, &carve)?;
     let tag = if provenance.synthetic {
         " (SYNTHETIC data)"
     } else {
@@ -96,12 +113,27 @@ fn run_on<B: Backend>(args: Args) -> Result<()> {
         started.elapsed().as_secs_f64(),
         args.backend
     );
+    if let Some(carved) = &splits.carved {
+        eprintln!(
+            "validation: no validation file, so {} of {} rows ({} `{}` positives) carved out of {} (stratified by `{}`, seed {}, fraction {})",
+            carved.validation_rows,
+            carved.source_rows,
+            carved.validation_positives,
+            carved.options.label,
+            carved.from.display(),
+            carved.options.label,
+            carved.options.seed,
+            carved.options.fraction
+        );
+    }
     let config = TrainingConfig::new()
         .with_feature_set(args.features)
         .with_label(args.label)
         .with_num_epochs(args.epochs)
         .with_batch_size(args.batch_size)
         .with_learning_rate(args.lr)
+        .with_weight_decay(args.weight_decay)
+        .with_ensemble(args.ensemble)
         .with_seed(args.seed)
         .with_class_weight(args.class_weight)
         .with_threshold(args.threshold)
@@ -155,6 +187,7 @@ fn run_on<B: Backend>(args: Args) -> Result<()> {
         if args.json {
             let all = serde_json::json!({
                 "synthetic": provenance.synthetic,
+                "carved_validation": splits.carved,
                 "validation": outcome.validation_report,
                 "test": outcome.test_report,
             });

@@ -167,6 +167,8 @@ pub struct BethDataset {
     schema: Schema,
     columns: EventColumns,
     label: Label,
+    /// Header columns the schema does not use (ignored).
+    extra_columns: Vec<String>,
 }
 
 /// Bytes read per block; each block is parsed by all cores at once.
@@ -197,6 +199,7 @@ impl BethDataset {
     /// Reads every event of a streaming reader, one by one (any schema).
     pub fn from_reader<R: Read>(mut reader: EventReader<R>) -> Result<Self> {
         let schema = reader.schema();
+        let extra_columns = reader.extra_columns().to_vec();
         let present = Present::of(schema);
         let mut columns = EventColumns::with_capacity(0, present);
         let first_line = reader.next_line();
@@ -208,6 +211,7 @@ impl BethDataset {
             schema,
             columns,
             label: Label::Sus,
+            extra_columns,
         };
         dataset.check_not_empty(first_line)
     }
@@ -228,6 +232,7 @@ impl BethDataset {
             schema,
             columns,
             label: Label::Sus,
+            extra_columns: Vec::new(),
         }
     }
 
@@ -263,6 +268,12 @@ impl BethDataset {
     /// The file's schema.
     pub fn schema(&self) -> Schema {
         self.schema
+    }
+
+    /// The header's columns that the schema does not use (a pandas index column, say): read
+    /// past, never stored.
+    pub fn extra_columns(&self) -> &[String] {
+        &self.extra_columns
     }
 
     /// The chosen label.
@@ -306,6 +317,25 @@ impl BethDataset {
     /// The event at `i`.
     pub fn event(&self, i: usize) -> BethEvent {
         self.columns.event(i)
+    }
+
+    /// A dataset of the rows at `indices`, in that order (same file name, schema and label).
+    ///
+    /// # Panics
+    /// If an index is out of range.
+    pub fn select(&self, indices: &[usize]) -> BethDataset {
+        let present = Present::of(self.schema);
+        let mut columns = EventColumns::with_capacity(indices.len(), present);
+        for &i in indices {
+            columns.push(&self.columns.event(i), present);
+        }
+        BethDataset {
+            path: self.path.clone(),
+            schema: self.schema,
+            columns,
+            label: self.label,
+            extra_columns: self.extra_columns.clone(),
+        }
     }
 }
 
@@ -515,6 +545,7 @@ fn load_csv_parallel<R: Read>(
         schema: layout.schema,
         columns,
         label: Label::Sus,
+        extra_columns: layout.extra,
     }
     .check_not_empty(first_line)
 }
@@ -540,72 +571,6 @@ fn guess_cuts(buf: &[u8], parts: usize) -> Vec<usize> {
     }
     cuts.push(buf.len());
     cuts
-}
-
-/// The three splits of BETH (or of its DataCamp projection).
-#[derive(Debug, Clone)]
-pub struct BethSplits {
-    /// The training split: the only one features are fitted on.
-    pub train: BethDataset,
-    /// The validation split.
-    pub validation: BethDataset,
-    /// The test split (the only one with the attack).
-    pub test: BethDataset,
-}
-
-/// The file names of Kaggle's raw BETH splits.
-pub const KAGGLE_SPLIT_NAMES: [&str; 3] = [
-    "labelled_training_data.csv",
-    "labelled_validation_data.csv",
-    "labelled_testing_data.csv",
-];
-/// The file names of DataCamp's projection.
-pub const DATACAMP_SPLIT_NAMES: [&str; 3] = [
-    "labelled_train.csv",
-    "labelled_validation.csv",
-    "labelled_test.csv",
-];
-
-impl BethSplits {
-    /// Finds and loads the three splits in `dir`, under the Kaggle names or, failing those, the
-    /// DataCamp names.
-    pub fn open_dir(dir: impl AsRef<Path>) -> Result<Self> {
-        let dir = dir.as_ref();
-        if !dir.is_dir() {
-            return Err(Error::Splits {
-                path: dir.to_path_buf(),
-                message: "expected a directory holding the BETH split files, found none".into(),
-            });
-        }
-        for names in [KAGGLE_SPLIT_NAMES, DATACAMP_SPLIT_NAMES] {
-            let paths = names.map(|n| dir.join(n));
-            if paths.iter().all(|p| p.is_file()) {
-                let [train, validation, test] = paths;
-                return Ok(BethSplits {
-                    train: BethDataset::open(train)?,
-                    validation: BethDataset::open(validation)?,
-                    test: BethDataset::open(test)?,
-                });
-            }
-        }
-        Err(Error::Splits {
-            path: dir.to_path_buf(),
-            message: format!(
-                "expected the Kaggle split files ({}) or the DataCamp ones ({}), found neither set complete",
-                KAGGLE_SPLIT_NAMES.join(", "),
-                DATACAMP_SPLIT_NAMES.join(", ")
-            ),
-        })
-    }
-
-    /// Chooses the label of all three splits.
-    pub fn with_label(self, label: Label) -> Result<Self> {
-        Ok(BethSplits {
-            train: self.train.with_label(label)?,
-            validation: self.validation.with_label(label)?,
-            test: self.test.with_label(label)?,
-        })
-    }
 }
 
 /// Minimum, mean and maximum of one numeric column.

@@ -4,16 +4,19 @@
 mod dataset;
 mod reader;
 mod record;
+mod rng;
 mod schema;
+mod splits;
 pub mod synth;
 
-pub use dataset::{
-    BethDataset, BethItem, BethSplits, ColumnSummary, DATACAMP_SPLIT_NAMES, EventColumns,
-    KAGGLE_SPLIT_NAMES,
-};
+pub use dataset::{BethDataset, BethItem, ColumnSummary, EventColumns};
 pub use reader::{BethEvent, EventReader};
 pub use record::MAX_RECORD_BYTES;
 pub use schema::{Column, CsvLayout, Label, Schema};
+pub use splits::{
+    BethSplits, CarveOptions, CarvedValidation, DATACAMP_SPLIT_NAMES, KAGGLE_SPLIT_NAMES,
+    carve_validation,
+};
 
 /// Splits one complete record (no terminator needed) into field ranges; false if malformed.
 pub(crate) fn split_fields(record: &[u8], fields: &mut Vec<std::ops::Range<usize>>) -> bool {

@@ -316,6 +316,15 @@ impl<R: Read> EventReader<R> {
         }
     }
 
+    /// CSV header columns the schema does not use, in file order (empty for Tracee JSON,
+    /// whose unused fields are simply not read).
+    pub fn extra_columns(&self) -> &[String] {
+        match &self.format {
+            Format::Csv { layout, .. } => layout.extra_columns(),
+            Format::Tracee => &[],
+        }
+    }
+
     /// The file name errors use.
     pub fn path(&self) -> &Path {
         &self.path

@@ -184,12 +184,22 @@ impl Schema {
 
     /// Detects a CSV schema from header fields (already split, BOM removed).
     ///
-    /// The columns may come in any order; every column of the schema must be present exactly
-    /// once and no other column may be. On failure the error lists, for the closest schema, the
-    /// columns that are missing and those that are not expected.
+    /// The columns may come in any order. Every column of the schema must be present exactly
+    /// once; other columns (a pandas index, a note an analyst added) are allowed, listed in
+    /// [`CsvLayout::extra_columns`] and ignored by everything but `score`, which passes them
+    /// through. When several schemas fit, the one leaving the fewest extra columns wins (a raw
+    /// header also holds every host-log column). When none fits, the error lists, for the
+    /// closest schema, the columns that are missing and those it does not know.
     pub fn detect_csv(path: &Path, header: &[&[u8]]) -> Result<CsvLayout> {
+        let known = |h: &[u8]| {
+            Schema::ALL
+                .iter()
+                .any(|s| s.columns().iter().any(|c| c.name().as_bytes() == h))
+        };
         for (i, a) in header.iter().enumerate() {
-            if header[..i].contains(a) {
+            // A repeated column the schemas use is ambiguous; a repeated extra one is ignored
+            // like any other extra column.
+            if known(a) && header[..i].contains(a) {
                 return Err(Error::Record {
                     position: crate::error::Position {
                         path: path.to_path_buf(),
@@ -201,7 +211,8 @@ impl Schema {
                 });
             }
         }
-        let mut best: Option<(Schema, Vec<String>, Vec<String>)> = None;
+        let mut fitting: Option<(Schema, usize)> = None;
+        let mut closest: Option<(Schema, Vec<String>, Vec<String>)> = None;
         for schema in [Schema::Raw, Schema::DataCamp, Schema::Host] {
             let missing: Vec<String> = schema
                 .columns()
@@ -214,31 +225,37 @@ impl Schema {
                 .filter(|h| !schema.columns().iter().any(|c| c.name().as_bytes() == **h))
                 .map(|h| String::from_utf8_lossy(h).into_owned())
                 .collect();
-            if missing.is_empty() && unexpected.is_empty() {
-                let mut index = [usize::MAX; COLUMN_COUNT];
-                for (i, h) in header.iter().enumerate() {
-                    let column = schema
-                        .columns()
-                        .iter()
-                        .find(|c| c.name().as_bytes() == *h)
-                        .expect("every header field matched a column above");
-                    index[*column as usize] = i;
+            if missing.is_empty() {
+                if fitting.is_none_or(|(_, extra)| unexpected.len() < extra) {
+                    fitting = Some((schema, unexpected.len()));
                 }
-                return Ok(CsvLayout {
-                    schema,
-                    index,
-                    fields: header.len(),
-                });
+                continue;
             }
             let score = missing.len() + unexpected.len();
-            if best
+            if closest
                 .as_ref()
                 .is_none_or(|(_, m, u)| score < m.len() + u.len())
             {
-                best = Some((schema, missing, unexpected));
+                closest = Some((schema, missing, unexpected));
             }
         }
-        let (closest, missing, unexpected) = best.expect("three schemas were tried");
+        if let Some((schema, _)) = fitting {
+            let mut index = [usize::MAX; COLUMN_COUNT];
+            let mut extra = Vec::new();
+            for (i, h) in header.iter().enumerate() {
+                match schema.columns().iter().find(|c| c.name().as_bytes() == *h) {
+                    Some(column) => index[*column as usize] = i,
+                    None => extra.push(String::from_utf8_lossy(h).into_owned()),
+                }
+            }
+            return Ok(CsvLayout {
+                schema,
+                index,
+                fields: header.len(),
+                extra,
+            });
+        }
+        let (closest, missing, unexpected) = closest.expect("three schemas were tried");
         Err(Error::UnknownHeader {
             path: path.to_path_buf(),
             closest: closest.name(),
@@ -265,6 +282,8 @@ pub struct CsvLayout {
     pub(crate) index: [usize; COLUMN_COUNT],
     /// Number of fields per record.
     pub fields: usize,
+    /// Names of the header's columns that the schema does not use, in file order.
+    pub(crate) extra: Vec<String>,
 }
 
 impl CsvLayout {
@@ -272,6 +291,11 @@ impl CsvLayout {
     pub fn field(&self, column: Column) -> Option<usize> {
         let i = self.index[column as usize];
         (i != usize::MAX).then_some(i)
+    }
+
+    /// The header's columns the schema does not use (read past, kept by `score`'s output).
+    pub fn extra_columns(&self) -> &[String] {
+        &self.extra
     }
 }
 

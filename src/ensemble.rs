@@ -1,0 +1,155 @@
+//! Several networks of the notebook's shape trained as one stacked module.
+//!
+//! Training N separate [`ThreatDetector`]s through the Learner would cost N times the per-step
+//! overhead that dominates so small a network. [`ThreatEnsemble`] keeps member `m`'s layer
+//! weights at index `m` of `[N, in, out]` tensors, so one batched matrix product per layer
+//! runs every member on the same batch. The members share no parameter and Adam works
+//! element by element, so summing the members' mean losses trains each exactly as it would be
+//! trained alone on that batch order; only their initialisations and dropout masks differ.
+//! After training, [`ThreatEnsemble::into_members`] hands back ordinary [`ThreatDetector`]s.
+
+use burn::module::Param;
+use burn::nn::{Dropout, DropoutConfig, Linear, Relu};
+use burn::prelude::*;
+use burn::tensor::TensorData;
+
+use crate::model::{ThreatDetector, ThreatDetectorConfig, bce_with_logits};
+
+/// `members` networks of one shape, stacked layer by layer.
+#[derive(Module, Debug)]
+pub struct ThreatEnsemble<B: Backend> {
+    /// First layer, `[N, in, hidden1]`.
+    pub w1: Param<Tensor<B, 3>>,
+    /// `[N, 1, hidden1]`.
+    pub b1: Param<Tensor<B, 3>>,
+    /// `[N, hidden1, hidden2]`.
+    pub w2: Param<Tensor<B, 3>>,
+    /// `[N, 1, hidden2]`.
+    pub b2: Param<Tensor<B, 3>>,
+    /// `[N, hidden2, 1]`.
+    pub w3: Param<Tensor<B, 3>>,
+    /// `[N, 1, 1]`.
+    pub b3: Param<Tensor<B, 3>>,
+    dropout: Dropout,
+    relu: Relu,
+}
+
+fn values<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
+    t.into_data()
+        .convert::<f32>()
+        .into_vec::<f32>()
+        .expect("weights convert to f32")
+}
+
+impl<B: Backend> ThreatEnsemble<B> {
+    /// Stacks networks of one shape (dropout is taken from `config`).
+    ///
+    /// # Panics
+    /// If `members` is empty or their shapes differ.
+    pub fn stack(members: &[ThreatDetector<B>], config: &ThreatDetectorConfig) -> Self {
+        assert!(!members.is_empty(), "an ensemble needs a member");
+        let weight = |f: fn(&ThreatDetector<B>) -> &Linear<B>| {
+            let parts: Vec<Tensor<B, 3>> = members
+                .iter()
+                .map(|m| f(m).weight.val().unsqueeze_dim(0))
+                .collect();
+            Param::from_tensor(Tensor::cat(parts, 0).detach())
+        };
+        let bias = |f: fn(&ThreatDetector<B>) -> &Linear<B>| {
+            let parts: Vec<Tensor<B, 3>> = members
+                .iter()
+                .map(|m| {
+                    let b = f(m)
+                        .bias
+                        .as_ref()
+                        .expect("the network's layers have biases");
+                    b.val().unsqueeze_dim::<2>(0).unsqueeze_dim(0)
+                })
+                .collect();
+            Param::from_tensor(Tensor::cat(parts, 0).detach())
+        };
+        ThreatEnsemble {
+            w1: weight(|m| &m.fc1),
+            b1: bias(|m| &m.fc1),
+            w2: weight(|m| &m.fc2),
+            b2: bias(|m| &m.fc2),
+            w3: weight(|m| &m.fc3),
+            b3: bias(|m| &m.fc3),
+            dropout: DropoutConfig::new(config.dropout).init(),
+            relu: Relu::new(),
+        }
+    }
+
+    /// Number of members.
+    pub fn members(&self) -> usize {
+        self.w1.dims()[0]
+    }
+
+    /// Each member's logits, `[N, rows, 1]`.
+    pub fn forward_logits(&self, features: Tensor<B, 2>) -> Tensor<B, 3> {
+        let [rows, width] = features.dims();
+        let n = self.members();
+        let x = features.unsqueeze_dim::<3>(0).expand([n, rows, width]);
+        let x = self.relu.forward(x.matmul(self.w1.val()) + self.b1.val());
+        let x = self.dropout.forward(x);
+        let x = self.relu.forward(x.matmul(self.w2.val()) + self.b2.val());
+        x.matmul(self.w3.val()) + self.b3.val()
+    }
+
+    /// The sum over members of each member's mean BCE-with-logits on the batch: its gradient
+    /// with respect to a member's weights is that member's own loss gradient.
+    pub fn training_loss(
+        &self,
+        features: Tensor<B, 2>,
+        targets: Tensor<B, 2>,
+        positive_weight: f64,
+    ) -> Tensor<B, 1> {
+        let logits = self.forward_logits(features);
+        let [n, rows, _] = logits.dims();
+        let targets = targets.unsqueeze_dim::<3>(0).expand([n, rows, 1]);
+        bce_with_logits(
+            logits.reshape([n * rows, 1]),
+            targets.reshape([n * rows, 1]),
+            positive_weight,
+        )
+        .mul_scalar(n as f64)
+    }
+
+    /// The ensemble's probabilities `[rows, 1]`: the mean of the members' sigmoids.
+    pub fn forward(&self, features: Tensor<B, 2>) -> Tensor<B, 2> {
+        burn::tensor::activation::sigmoid(self.forward_logits(features))
+            .mean_dim(0)
+            .squeeze_dim(0)
+    }
+
+    /// The members as separate networks (on the same device).
+    pub fn into_members(self, config: &ThreatDetectorConfig) -> Vec<ThreatDetector<B>> {
+        let device = self.w1.device();
+        let [n, i, h1] = self.w1.dims();
+        let h2 = self.w2.dims()[2];
+        let (w1, b1, w2, b2, w3, b3) = (
+            values(self.w1.val()),
+            values(self.b1.val()),
+            values(self.w2.val()),
+            values(self.b2.val()),
+            values(self.w3.val()),
+            values(self.b3.val()),
+        );
+        let linear = |w: &[f32], b: &[f32], inputs: usize, outputs: usize| Linear {
+            weight: Param::from_data(TensorData::new(w.to_vec(), [inputs, outputs]), &device),
+            bias: Some(Param::from_data(
+                TensorData::new(b.to_vec(), [outputs]),
+                &device,
+            )),
+        };
+        (0..n)
+            .map(|m| {
+                let mut net = config.init_zeroed::<B>(&device);
+                net.fc1 = linear(&w1[m * i * h1..][..i * h1], &b1[m * h1..][..h1], i, h1);
+                net.fc2 = linear(&w2[m * h1 * h2..][..h1 * h2], &b2[m * h2..][..h2], h1, h2);
+                net.fc3 = linear(&w3[m * h2..][..h2], &b3[m..][..1], h2, 1);
+                net
+            })
+            .collect()
+    }
+}

@@ -374,17 +374,37 @@ fn missing_column() {
 }
 
 #[test]
-fn extra_column() {
-    // Strict: a column no BETH file has is refused by name rather than silently ignored.
+fn extra_columns_are_read_past() {
+    // Files as people save them: a pandas index before the columns, a note after, quoted
+    // numbers. The extra columns are ignored, and the events equal those of the plain file.
     for kind in CSV_KINDS {
-        let text = format!("{},extra\n{},9\n", kind.header(), kind.row(&[]));
-        let e = fails(
-            Some(kind),
-            text.as_bytes(),
-            1,
-            &["unexpected columns [extra]"],
+        let plain = kind.with_last_row(&kind.row(&[]));
+        let expected = reads(Some(kind), plain.as_bytes(), 3);
+        let quoted: Vec<(&str, String)> = ["processId", "parentProcessId", "userId", "returnValue"]
+            .into_iter()
+            .map(|c| (c, format!("\"{}\"", ordinary(c))))
+            .collect();
+        let quoted: Vec<(&str, &str)> = quoted.iter().map(|(c, v)| (*c, v.as_str())).collect();
+        let quoted_row = kind.row(&quoted);
+        let text = format!(
+            "index,{},note,note\n0,{},a,b\n1,{},\"c,d\",\n2,{quoted_row},,\n",
+            kind.header(),
+            kind.row(&[]),
+            kind.row(&[])
         );
-        assert!(!e.to_string().contains("missing"), "{e}");
+        let events = reads(Some(kind), text.as_bytes(), 3);
+        assert_eq!(events, expected, "{kind:?}");
+        let file = write(file_name(Some(kind)), text.as_bytes());
+        let d = BethDataset::open(&file.path).unwrap();
+        assert_eq!(d.extra_columns(), ["index", "note", "note"], "{kind:?}");
+        // A record must still have as many fields as the header.
+        let short = format!(
+            "index,{}\n0,{}\n{}\n",
+            kind.header(),
+            kind.row(&[]),
+            kind.row(&[])
+        );
+        fails(Some(kind), short.as_bytes(), 3, &["fields"]);
     }
 }
 

@@ -1,5 +1,7 @@
 //! The model, the Learner-based training, and the saved detector.
 
+mod common;
+
 use std::path::Path;
 
 use beth_detect::batch::BethBatcher;
@@ -416,5 +418,135 @@ fn bad_configs_are_rejected_before_training() {
         .err()
         .unwrap();
         assert!(matches!(e, Error::InvalidConfig { .. }), "{e}");
+    }
+}
+
+fn flat<Bk: Backend, const D: usize>(t: Tensor<Bk, D>) -> Vec<f32> {
+    t.into_data().convert::<f32>().into_vec::<f32>().unwrap()
+}
+
+/// Stacking members changes nothing about how each is trained: with dropout off (no random
+/// masks), member 0 of a 3-network ensemble starts from the single network's weights (it is
+/// drawn first from the same seed), sees the same batches and ends where the single network
+/// trained alone ends.
+#[test]
+fn a_stacked_member_trains_exactly_like_the_single_network() {
+    let splits = learnable_splits();
+    let config = TrainingConfig::new()
+        .with_model(ThreatDetectorConfig::new().with_dropout(0.0))
+        .with_num_epochs(1)
+        .with_seed(5);
+    let single_dir = tempfile::tempdir().unwrap();
+    let single = quick_train(&config, &splits, single_dir.path()).detector;
+    let stacked_dir = tempfile::tempdir().unwrap();
+    let stacked = quick_train(
+        &config.clone().with_ensemble(3),
+        &splits,
+        stacked_dir.path(),
+    )
+    .detector;
+    assert_eq!((single.members().len(), stacked.members().len()), (1, 3));
+    let (a, b) = (single.model(), &stacked.members()[0]);
+    for (x, y) in [
+        (flat(a.fc1.weight.val()), flat(b.fc1.weight.val())),
+        (flat(a.fc2.weight.val()), flat(b.fc2.weight.val())),
+        (flat(a.fc3.weight.val()), flat(b.fc3.weight.val())),
+    ] {
+        let d = common::max_difference(&x, &y);
+        assert!(d <= 1e-4, "{d}");
+    }
+    // The other members started elsewhere and ended elsewhere.
+    let d = common::max_difference(
+        &flat(stacked.members()[0].fc1.weight.val()),
+        &flat(stacked.members()[1].fc1.weight.val()),
+    );
+    assert!(d > 1e-2, "{d}");
+}
+
+/// An ensemble detector scores the mean of its members' probabilities, saves and loads with
+/// every member, exports an `nn.ModuleList`'s keys, and scores the same on the CPU path.
+#[test]
+fn an_ensemble_detector_averages_saves_loads_and_exports() {
+    use beth_detect::interop::members_state_dict;
+    use burn::tensor::TensorData;
+
+    let splits = learnable_splits();
+    let dir = tempfile::tempdir().unwrap();
+    let config = TrainingConfig::new().with_num_epochs(2).with_ensemble(3);
+    let detector = quick_train(&config, &splits, dir.path()).detector;
+    let events: Vec<BethEvent> = (0..200).map(|i| splits.test.event(i)).collect();
+    let scores = detector.score_events(&events);
+    // The mean, member by member, through each network's own forward pass.
+    let mut rows = Vec::new();
+    for e in &events {
+        rows.extend(detector.scaler().transform(e));
+    }
+    let x = Tensor::<B, 2>::from_data(TensorData::new(rows.clone(), [200, 7]), &Default::default());
+    let per_member: Vec<Vec<f32>> = detector
+        .members()
+        .iter()
+        .map(|m| flat(m.forward(x.clone())))
+        .collect();
+    let mean: Vec<f32> = (0..200)
+        .map(|i| per_member.iter().map(|p| p[i]).sum::<f32>() / 3.0)
+        .collect();
+    assert!(common::max_difference(&scores, &mean) <= 1e-6);
+    assert!(common::max_difference(&per_member[0], &per_member[1]) > 1e-4);
+    let cpu = detector.cpu_scorer().score(&rows);
+    assert!(common::max_difference(&cpu, &mean) <= 1e-5);
+
+    let saved = dir.path().join("detector");
+    detector.save(&saved).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(saved.join("detector.json")).unwrap()).unwrap();
+    assert_eq!(json["members"], 3);
+    let loaded = Detector::<B>::load(&saved, &Default::default()).unwrap();
+    assert_eq!(loaded.members().len(), 3);
+    assert_eq!(loaded.score_events(&events), scores);
+
+    let keys: Vec<String> = members_state_dict(detector.members())
+        .into_iter()
+        .map(|(k, _, _)| k)
+        .collect();
+    assert_eq!(keys.len(), 18);
+    assert_eq!(&keys[..2], ["0.0.weight", "0.0.bias"]);
+    assert_eq!(&keys[16..], ["2.5.weight", "2.5.bias"]);
+
+    // A count the weights do not hold is refused by name.
+    let mut broken = json.clone();
+    broken["members"] = 4.into();
+    std::fs::write(
+        saved.join("detector.json"),
+        serde_json::to_vec(&broken).unwrap(),
+    )
+    .unwrap();
+    let e = Detector::<B>::load(&saved, &Default::default()).unwrap_err();
+    assert!(e.to_string().contains("weights file has"), "{e}");
+    broken["members"] = 0.into();
+    std::fs::write(
+        saved.join("detector.json"),
+        serde_json::to_vec(&broken).unwrap(),
+    )
+    .unwrap();
+    let e = Detector::<B>::load(&saved, &Default::default()).unwrap_err();
+    assert!(e.to_string().contains("networks"), "{e}");
+}
+
+#[test]
+fn ensemble_and_weight_decay_are_checked() {
+    for (config, name) in [
+        (TrainingConfig::new().with_ensemble(0), "ensemble size"),
+        (TrainingConfig::new().with_ensemble(65), "ensemble size"),
+        (
+            TrainingConfig::new().with_weight_decay(-1.0),
+            "weight decay",
+        ),
+        (
+            TrainingConfig::new().with_weight_decay(f64::NAN),
+            "weight decay",
+        ),
+    ] {
+        let e = config.validate().unwrap_err();
+        assert!(e.to_string().contains(name), "{e}");
     }
 }

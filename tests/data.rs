@@ -300,6 +300,45 @@ fn splits_are_found_under_kaggle_and_datacamp_names() {
     );
 }
 
+/// Split files are found by the words in their names; per-host logs are not splits; an
+/// ambiguous or incomplete directory is refused with what was found.
+#[test]
+fn split_files_are_found_by_name() {
+    let source = fixture("beth/datacamp_projection");
+    let dir = tempfile::tempdir().unwrap();
+    let copy = |from: &str, to: &str| {
+        std::fs::copy(source.join(from), dir.path().join(to)).unwrap();
+    };
+    copy("labelled_train.csv", "train.csv");
+    copy("labelled_test.csv", "Test-Rows.CSV");
+    copy(
+        "labelled_validation.csv",
+        "labelled_2021may-ip-10-100-1-4.csv",
+    );
+    let s = BethSplits::open_dir(dir.path()).unwrap();
+    assert_eq!(s.train.path(), dir.path().join("train.csv"));
+    assert_eq!(s.test.path(), dir.path().join("Test-Rows.CSV"));
+    // No validation file: 20% of each class carved out of the 100 training rows (all `sus`).
+    assert_eq!((s.validation.len(), s.train.len()), (20, 80));
+    assert!(s.carved.is_some());
+
+    copy("labelled_validation.csv", "val.csv");
+    let s = BethSplits::open_dir(dir.path()).unwrap();
+    assert_eq!((s.validation.len(), s.train.len()), (100, 100));
+    assert!(s.carved.is_none());
+
+    copy("labelled_train.csv", "training_copy.csv");
+    let e = BethSplits::open_dir(dir.path()).unwrap_err().to_string();
+    assert!(
+        e.contains("expected one training file, found 2: train.csv, training_copy.csv"),
+        "{e}"
+    );
+    std::fs::remove_file(dir.path().join("Test-Rows.CSV")).unwrap();
+    std::fs::remove_file(dir.path().join("training_copy.csv")).unwrap();
+    let e = BethSplits::open_dir(dir.path()).unwrap_err().to_string();
+    assert!(e.ends_with("found no test file"), "{e}");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Scaler
 

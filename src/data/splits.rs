@@ -199,18 +199,23 @@ impl BethSplits {
                 }
             }
         };
-        let (Some(train), validation, Some(test)) = (
+        let (train, validation, test) = (
             pick(train, "training")?,
             pick(validation, "validation")?,
             pick(test, "test")?,
-        ) else {
+        );
+        let (Some(train), Some(test)) = (train.clone(), test.clone()) else {
+            let missing = match (train, test) {
+                (None, None) => "neither a training nor a test file",
+                (None, _) => "no training file",
+                _ => "no test file",
+            };
             return Err(Error::Splits {
                 path: dir.to_path_buf(),
                 message: format!(
-                    "expected a training and a test file (the Kaggle names {}, the DataCamp names {}, or names holding `train` and `test`), found {}",
+                    "expected a training and a test file (the Kaggle names {}, the DataCamp names {}, or names holding the word `train`/`training` and `test`/`testing`), found {missing}",
                     KAGGLE_SPLIT_NAMES.join(", "),
                     DATACAMP_SPLIT_NAMES.join(", "),
-                    "not both"
                 ),
             });
         };
@@ -283,10 +288,10 @@ pub fn carve_validation(
         });
     }
     let validation = train.select(&valid_rows);
-    let positives = targets
-        .is_empty()
-        .then_some(0)
-        .unwrap_or_else(|| valid_rows.iter().filter(|&&i| targets[i] == 1).count());
+    let positives = valid_rows
+        .iter()
+        .filter(|&&i| targets.get(i) == Some(&1))
+        .count();
     let record = CarvedValidation {
         from: train.path().to_path_buf(),
         options: *options,

@@ -2,7 +2,7 @@
 
 Same job as `beth-detect score --model DIR INPUT --output OUT`: read the whole CSV (every
 column, because the output keeps them), scale the seven features with the detector's own
-scaler statistics, run the same network on the same weights (exported with
+scaler statistics, run the same network (or ensemble) on the same weights (exported with
 `beth-detect export`), append `score` and `prediction`, write the CSV. Threads = cores.
 
 Usage:
@@ -31,9 +31,13 @@ def main():
     detector = json.load(open(f"{model_dir}/detector.json"))
     scaler = detector["scaler"]
     assert scaler["feature_set"] == "seed", "this reference encodes the seed features only"
-    model = network()
+    # An ensemble's weights are an nn.ModuleList of the notebook's networks (keys `m.0.weight`,
+    # ...); its score is the mean of their probabilities.
+    members = detector.get("members", 1)
+    model = network() if members == 1 else nn.ModuleList([network() for _ in range(members)])
     model.load_state_dict(load_file(weights))
     model.eval()
+    forward = model if members == 1 else (lambda x: torch.stack([m(x) for m in model]).mean(0))
     started = time.perf_counter()
     frame = pd.read_csv(source)
     features = frame[scaler["features"]].to_numpy(dtype="float64")
@@ -42,7 +46,7 @@ def main():
     scores = []
     with torch.no_grad():
         for i in range(0, len(x), 8192):
-            scores.append(model(x[i:i + 8192]).squeeze(1))
+            scores.append(forward(x[i:i + 8192]).squeeze(1))
     score = torch.cat(scores).numpy()
     frame["score"] = score
     frame["prediction"] = (score >= detector["threshold"]).astype("int8")

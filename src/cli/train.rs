@@ -54,8 +54,9 @@ pub struct Args {
     /// Adam weight decay (L2, PyTorch's semantics). 0 gives the notebook's exact recipe.
     #[arg(long, default_value_t = 1e-2)]
     weight_decay: f64,
-    /// Networks trained side by side whose probabilities are averaged (1 = one network).
-    #[arg(long, default_value_t = 1)]
+    /// Networks trained side by side whose probabilities are averaged (1 = one network, the
+    /// notebook's).
+    #[arg(long, default_value_t = 2)]
     ensemble: usize,
     /// Seed of initialisation, dropout, shuffling, carving (and of the synthetic data).
     #[arg(long, default_value_t = 42)]

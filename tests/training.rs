@@ -435,7 +435,8 @@ fn a_stacked_member_trains_exactly_like_the_single_network() {
     let config = TrainingConfig::new()
         .with_model(ThreatDetectorConfig::new().with_dropout(0.0))
         .with_num_epochs(1)
-        .with_seed(5);
+        .with_seed(5)
+        .with_ensemble(1);
     let single_dir = tempfile::tempdir().unwrap();
     let single = quick_train(&config, &splits, single_dir.path()).detector;
     let stacked_dir = tempfile::tempdir().unwrap();

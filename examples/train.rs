@@ -7,7 +7,7 @@
 //! ```
 //!
 //! With no directory it generates synthetic splits calibrated to the BETH paper's published
-//! sizes and label rates (at 75% of full size, so it finishes in about a minute on two cores),
+//! sizes and label rates (at 75% of full size, so it finishes in about two minutes on two cores),
 //! and every figure it prints is labelled SYNTHETIC: it says nothing about real-world quality.
 
 use std::path::PathBuf;

@@ -1,5 +1,7 @@
 //! The command line, run as a user runs it.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -700,4 +702,36 @@ fn score_into_a_pipe_closed_early_ends_quietly() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// A Tracee event in the nested structure of Tracee's main branch (hand-built, see
+/// tests/data.rs) is refused by `score` with one line naming what it lacks, also when the
+/// format is detected.
+#[test]
+fn score_refuses_tracee_nested_events_in_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = common::fixture_detector(env!("CARGO_BIN_EXE_beth-detect"), dir.path());
+    let input = dir.path().join("nested.jsonl");
+    std::fs::write(
+        &input,
+        r#"{"timestamp":"2025-12-01T10:00:00Z","id":257,"name":"openat","workload":{"process":{"pid":1,"thread":{"tid":1},"real_user":{"id":0}}},"data":[{"name":"returnValue","int64":3}]}
+"#,
+    )
+    .unwrap();
+    for format in ["auto", "tracee-json"] {
+        let out = bin()
+            .args(["score", "--format", format, "--model"])
+            .arg(&model)
+            .arg(&input)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(
+            stderr.contains("`mountNamespace`") && stderr.contains("`argsNum`"),
+            "{stderr}"
+        );
+        assert!(out.stdout.is_empty());
+    }
 }

@@ -187,6 +187,9 @@ pub(crate) fn decode_tracee(line: &[u8]) -> std::result::Result<BethEvent, Strin
     })
 }
 
+/// What a line of Tracee's nested event structure is told.
+const NESTED_TRACEE: &str = "Tracee's nested event structure (`workload.process…`, arguments in `data[]`: its main branch after v0.24.1), which has no `mountNamespace` and no `argsNum`, both needed here; Tracee v0.24.1 and earlier write the classic format (`tracee --output json`)";
+
 /// serde's message for a wrong type does not name the field; on that (rare) path the line is
 /// parsed again as a plain JSON value to find which field it was.
 fn explain_tracee_error(line: &[u8], error: serde_json::Error) -> String {
@@ -208,6 +211,9 @@ fn explain_tracee_error(line: &[u8], error: serde_json::Error) -> String {
     else {
         return error.to_string();
     };
+    if object.get("workload").is_some_and(|w| w.is_object()) && !object.contains_key("processId") {
+        return NESTED_TRACEE.to_string();
+    }
     for (name, expected) in FIELDS {
         let Some(value) = object.get(name) else {
             continue;

@@ -310,7 +310,8 @@ fn tracee_documentation_events_parse() {
         .unwrap()
         .map(|e| e.unwrap())
         .collect();
-    let got: Vec<(u32, u32, u32, u32, u64, u32, u32, i64)> = events
+    type Fields = (u32, u32, u32, u32, u64, u32, u32, i64);
+    let got: Vec<Fields> = events
         .iter()
         .map(|e| {
             (

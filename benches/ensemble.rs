@@ -39,7 +39,9 @@ fn steps<B: Backend>(c: &mut Criterion, name: &str) {
                 let mut model = ThreatEnsemble::stack(&nets, &config);
                 let mut optim = TrainingConfig::new().optimizer().init();
                 b.iter(|| {
-                    let loss = model.training_loss(x.clone(), y.clone(), 1.0);
+                    let loss = model
+                        .mean_member_loss(x.clone(), y.clone(), 1.0)
+                        .mul_scalar(members as f64);
                     let grads = GradientsParams::from_grads(loss.backward(), &model);
                     model = optim.step(1e-3, model.clone(), grads);
                 })

@@ -9,7 +9,7 @@
 use burn::prelude::*;
 
 use crate::features::FEATURE_WIDTH;
-use crate::model::ThreatDetector;
+use crate::model::{ThreatDetector, f32_values};
 
 /// Rows multiplied at once: small enough that both hidden activations stay in L2 cache.
 const TILE: usize = 512;
@@ -38,13 +38,6 @@ struct MemberWeights {
     /// `[hidden2]`.
     w3: Vec<f32>,
     b3: f32,
-}
-
-fn values<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
-    t.into_data()
-        .convert::<f32>()
-        .into_vec::<f32>()
-        .expect("weights convert to f32")
 }
 
 impl CpuScorer {
@@ -119,16 +112,16 @@ impl MemberWeights {
     fn from_model<B: Backend>(model: &ThreatDetector<B>) -> Self {
         let [[_, hidden1], [_, hidden2], _] = model.weight_shapes();
         let bias = |b: &Option<burn::module::Param<Tensor<B, 1>>>, n: usize| {
-            b.as_ref().map_or(vec![0.0; n], |b| values(b.val()))
+            b.as_ref().map_or(vec![0.0; n], |b| f32_values(b.val()))
         };
         MemberWeights {
             hidden1,
             hidden2,
-            w1: values(model.fc1.weight.val()),
+            w1: f32_values(model.fc1.weight.val()),
             b1: bias(&model.fc1.bias, hidden1),
-            w2: values(model.fc2.weight.val()),
+            w2: f32_values(model.fc2.weight.val()),
             b2: bias(&model.fc2.bias, hidden2),
-            w3: values(model.fc3.weight.val()),
+            w3: f32_values(model.fc3.weight.val()),
             b3: bias(&model.fc3.bias, 1)[0],
         }
     }

@@ -13,7 +13,7 @@ use burn::nn::{Dropout, DropoutConfig, Linear, Relu};
 use burn::prelude::*;
 use burn::tensor::TensorData;
 
-use crate::model::{ThreatDetector, ThreatDetectorConfig, bce_with_logits};
+use crate::model::{ThreatDetector, ThreatDetectorConfig, bce_with_logits, f32_values};
 
 /// `members` networks of one shape, stacked layer by layer.
 #[derive(Module, Debug)]
@@ -32,13 +32,6 @@ pub struct ThreatEnsemble<B: Backend> {
     pub b3: Param<Tensor<B, 3>>,
     dropout: Dropout,
     relu: Relu,
-}
-
-fn values<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
-    t.into_data()
-        .convert::<f32>()
-        .into_vec::<f32>()
-        .expect("weights convert to f32")
 }
 
 impl<B: Backend> ThreatEnsemble<B> {
@@ -96,9 +89,10 @@ impl<B: Backend> ThreatEnsemble<B> {
         x.matmul(self.w3.val()) + self.b3.val()
     }
 
-    /// The sum over members of each member's mean BCE-with-logits on the batch: its gradient
-    /// with respect to a member's weights is that member's own loss gradient.
-    pub fn training_loss(
+    /// The mean over members of each member's mean BCE-with-logits on the batch; `N` times it
+    /// (the sum of the members' losses) has, with respect to a member's weights, that member's
+    /// own loss gradient.
+    pub fn mean_member_loss(
         &self,
         features: Tensor<B, 2>,
         targets: Tensor<B, 2>,
@@ -112,7 +106,6 @@ impl<B: Backend> ThreatEnsemble<B> {
             targets.reshape([n * rows, 1]),
             positive_weight,
         )
-        .mul_scalar(n as f64)
     }
 
     /// The ensemble's probabilities `[rows, 1]`: the mean of the members' sigmoids.
@@ -128,12 +121,12 @@ impl<B: Backend> ThreatEnsemble<B> {
         let [n, i, h1] = self.w1.dims();
         let h2 = self.w2.dims()[2];
         let (w1, b1, w2, b2, w3, b3) = (
-            values(self.w1.val()),
-            values(self.b1.val()),
-            values(self.w2.val()),
-            values(self.b2.val()),
-            values(self.w3.val()),
-            values(self.b3.val()),
+            f32_values(self.w1.val()),
+            f32_values(self.b1.val()),
+            f32_values(self.w2.val()),
+            f32_values(self.b2.val()),
+            f32_values(self.w3.val()),
+            f32_values(self.b3.val()),
         );
         let linear = |w: &[f32], b: &[f32], inputs: usize, outputs: usize| Linear {
             weight: Param::from_data(TensorData::new(w.to_vec(), [inputs, outputs]), &device),

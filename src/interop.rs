@@ -17,7 +17,7 @@ use serde::Deserialize;
 
 use crate::error::{Error, Result};
 use crate::features::{FEATURE_WIDTH, FeatureScaler, FeatureSet};
-use crate::model::{ThreatDetector, ThreatDetectorConfig};
+use crate::model::{ThreatDetector, ThreatDetectorConfig, f32_values};
 
 /// `(PyTorch key prefix, layer)`: which `nn.Sequential` index is which of our layers.
 pub const PYTORCH_KEYS: [(&str, &str); 3] = [("0", "fc1"), ("3", "fc2"), ("5", "fc3")];
@@ -230,13 +230,7 @@ pub fn pytorch_state_dict<B: Backend>(
         .zip([&model.fc1, &model.fc2, &model.fc3])
     {
         let [inputs, outputs] = layer.weight.dims();
-        let w = layer
-            .weight
-            .val()
-            .into_data()
-            .convert::<f32>()
-            .into_vec::<f32>()
-            .expect("f32 weights");
+        let w = f32_values(layer.weight.val());
         let mut transposed = vec![0.0f32; inputs * outputs];
         for i in 0..inputs {
             for o in 0..outputs {
@@ -248,13 +242,10 @@ pub fn pytorch_state_dict<B: Backend>(
             vec![outputs, inputs],
             transposed,
         ));
-        let b = layer.bias.as_ref().map_or(vec![0.0; outputs], |b| {
-            b.val()
-                .into_data()
-                .convert::<f32>()
-                .into_vec::<f32>()
-                .expect("f32 bias")
-        });
+        let b = layer
+            .bias
+            .as_ref()
+            .map_or(vec![0.0; outputs], |b| f32_values(b.val()));
         out.push((format!("{prefix}.bias"), vec![outputs], b));
     }
     out
@@ -299,19 +290,7 @@ pub fn save_safetensors<B: Backend>(
     model: &ThreatDetector<B>,
     path: impl AsRef<Path>,
 ) -> Result<()> {
-    let path = path.as_ref();
-    let serialized = safetensors_bytes(model, path)?;
-    crate::artifact::write_file_atomically(path, |out| {
-        std::io::Write::write_all(out, &serialized).map_err(|e| Error::io(path, e))
-    })
-}
-
-/// The safetensors file [`save_safetensors`] writes, in memory; `path` is what errors call it.
-pub(crate) fn safetensors_bytes<B: Backend>(
-    model: &ThreatDetector<B>,
-    path: &Path,
-) -> Result<Vec<u8>> {
-    members_safetensors_bytes(std::slice::from_ref(model), path)
+    save_members_safetensors(std::slice::from_ref(model), path)
 }
 
 /// The safetensors file [`save_members_safetensors`] writes, in memory.

@@ -182,3 +182,13 @@ pub fn bce_with_logits<B: Backend>(
     };
     per_row.mean()
 }
+
+/// A tensor's values as f32, read back from any backend (weights for export and the CPU
+/// scorer).
+pub(crate) fn f32_values<B: Backend, const D: usize>(tensor: Tensor<B, D>) -> Vec<f32> {
+    tensor
+        .into_data()
+        .convert::<f32>()
+        .into_vec::<f32>()
+        .expect("weights convert to f32")
+}

@@ -218,11 +218,8 @@ impl TrainingConfig {
 /// What one step hands to the metrics.
 #[derive(Debug)]
 pub struct BinaryOutput<B: Backend> {
-    /// Mean loss of the batch per network, `[1]` (what the metrics report).
+    /// Mean loss of the batch per network, `[1]`.
     pub loss: Tensor<B, 1>,
-    /// The loss gradients are taken of (for a stacked ensemble, the sum of the members' mean
-    /// losses).
-    pub backward_loss: Tensor<B, 1>,
     /// Rows in the batch.
     pub rows: usize,
     /// Probabilities `[N, 1]` and labels `[N, 1]`; validation only (training reports its loss
@@ -302,41 +299,44 @@ impl<B: Backend> TrainingNetwork<B> {
 
     fn step_output(&self, batch: BethBatch<B>, keep_scores: bool) -> BinaryOutput<B> {
         let rows = batch.features.dims()[0];
-        match self {
+        let (loss, probabilities) = match self {
             TrainingNetwork::Single(model) => {
                 let logits = model.forward_logits(batch.features);
                 let loss =
                     bce_with_logits(logits.clone(), batch.targets.clone(), batch.positive_weight);
-                BinaryOutput {
-                    loss: loss.clone(),
-                    backward_loss: loss,
-                    rows,
-                    scored: keep_scores
-                        .then(|| (burn::tensor::activation::sigmoid(logits), batch.targets)),
-                }
+                (
+                    loss,
+                    keep_scores.then(|| burn::tensor::activation::sigmoid(logits)),
+                )
             }
-            TrainingNetwork::Stacked(ensemble) if !keep_scores => {
-                let loss =
-                    ensemble.training_loss(batch.features, batch.targets, batch.positive_weight);
-                BinaryOutput {
-                    loss: loss.clone().div_scalar(ensemble.members() as f64),
-                    backward_loss: loss,
-                    rows,
-                    scored: None,
-                }
-            }
+            TrainingNetwork::Stacked(ensemble) if !keep_scores => (
+                ensemble.mean_member_loss(
+                    batch.features,
+                    batch.targets.clone(),
+                    batch.positive_weight,
+                ),
+                None,
+            ),
             TrainingNetwork::Stacked(ensemble) => {
                 // Validation judges what the detector will output: the averaged probability.
                 let p = ensemble.forward(batch.features);
                 let loss =
                     bce_on_probabilities(p.clone(), batch.targets.clone(), batch.positive_weight);
-                BinaryOutput {
-                    loss: loss.clone(),
-                    backward_loss: loss,
-                    rows,
-                    scored: Some((p, batch.targets)),
-                }
+                (loss, Some(p))
             }
+        };
+        BinaryOutput {
+            loss,
+            rows,
+            scored: probabilities.map(|p| (p, batch.targets)),
+        }
+    }
+
+    /// Networks trained side by side.
+    fn networks(&self) -> usize {
+        match self {
+            TrainingNetwork::Single(_) => 1,
+            TrainingNetwork::Stacked(ensemble) => ensemble.members(),
         }
     }
 }
@@ -366,7 +366,11 @@ impl<B: AutodiffBackend> TrainStep for TrainingNetwork<B> {
 
     fn step(&self, batch: BethBatch<B>) -> TrainOutput<BinaryOutput<B>> {
         let output = self.step_output(batch, false);
-        let grads = output.backward_loss.backward();
+        // The sum of the members' mean losses: each member's gradient is its own loss's.
+        let grads = match self.networks() {
+            1 => output.loss.backward(),
+            n => output.loss.clone().mul_scalar(n as f64).backward(),
+        };
         TrainOutput::new(self, grads, output)
     }
 }

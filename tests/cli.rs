@@ -5,17 +5,10 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use common::assert_success;
+
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_beth-detect"))
-}
-
-/// Fails the test with the command's stderr unless it exited 0.
-fn assert_success(out: &std::process::Output) {
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 fn fixture(rel: &str) -> PathBuf {

@@ -71,11 +71,7 @@ fn inspect_lists_the_extra_column() {
         .arg(train_file())
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_success(&out);
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["rows"], 12_500);
     assert_eq!(report["sus"], 273);
@@ -212,11 +208,7 @@ fn cli_train_eval_score_on_the_real_directory() {
         .arg(real_dir())
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_success(&out);
     let evaluated: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(evaluated["validation"], trained["validation"]);
     assert_eq!(evaluated["test"], trained["test"]);
@@ -230,11 +222,7 @@ fn cli_train_eval_score_on_the_real_directory() {
         .arg(&scored)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_success(&out);
     let text = std::fs::read_to_string(&scored).unwrap();
     let mut lines = text.lines();
     let header = lines.next().unwrap();

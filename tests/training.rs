@@ -514,23 +514,17 @@ fn an_ensemble_detector_averages_saves_loads_and_exports() {
     assert_eq!(&keys[16..], ["2.5.weight", "2.5.bias"]);
 
     // A count the weights do not hold is refused by name.
-    let mut broken = json.clone();
-    broken["members"] = 4.into();
-    std::fs::write(
-        saved.join("detector.json"),
-        serde_json::to_vec(&broken).unwrap(),
-    )
-    .unwrap();
-    let e = Detector::<B>::load(&saved, &Default::default()).unwrap_err();
-    assert!(e.to_string().contains("weights file has"), "{e}");
-    broken["members"] = 0.into();
-    std::fs::write(
-        saved.join("detector.json"),
-        serde_json::to_vec(&broken).unwrap(),
-    )
-    .unwrap();
-    let e = Detector::<B>::load(&saved, &Default::default()).unwrap_err();
-    assert!(e.to_string().contains("networks"), "{e}");
+    for (members, needle) in [(4, "weights file has"), (0, "networks")] {
+        let mut broken = json.clone();
+        broken["members"] = members.into();
+        std::fs::write(
+            saved.join("detector.json"),
+            serde_json::to_vec(&broken).unwrap(),
+        )
+        .unwrap();
+        let e = Detector::<B>::load(&saved, &Default::default()).unwrap_err();
+        assert!(e.to_string().contains(needle), "{e}");
+    }
 }
 
 #[test]

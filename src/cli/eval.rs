@@ -51,14 +51,7 @@ fn run_on<B: Backend>(args: Args) -> Result<()> {
             });
         let splits = BethSplits::open_dir_with(&args.data, &carve)?.with_label(label)?;
         if let Some(carved) = &splits.carved {
-            eprintln!(
-                "validation: {} rows carved out of {} (stratified by `{}`, seed {}, fraction {})",
-                carved.validation_rows,
-                carved.from.display(),
-                carved.options.label,
-                carved.options.seed,
-                carved.options.fraction
-            );
+            eprintln!("validation: {carved}");
         }
         vec![
             ("validation".to_string(), splits.validation),

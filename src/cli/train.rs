@@ -115,17 +115,7 @@ fn run_on<B: Backend>(args: Args) -> Result<()> {
         args.backend
     );
     if let Some(carved) = &splits.carved {
-        eprintln!(
-            "validation: no validation file, so {} of {} rows ({} `{}` positives) carved out of {} (stratified by `{}`, seed {}, fraction {})",
-            carved.validation_rows,
-            carved.source_rows,
-            carved.validation_positives,
-            carved.options.label,
-            carved.from.display(),
-            carved.options.label,
-            carved.options.seed,
-            carved.options.fraction
-        );
+        eprintln!("validation: no validation file, so {carved}");
     }
     let config = TrainingConfig::new()
         .with_feature_set(args.features)

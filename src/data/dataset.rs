@@ -303,7 +303,12 @@ impl BethDataset {
 
     /// The chosen label's column (empty if the file has none).
     pub fn targets(&self) -> &[u8] {
-        match self.label {
+        self.label_column(self.label)
+    }
+
+    /// Any label's column, whichever is chosen (empty if the file has none).
+    pub fn label_column(&self, label: Label) -> &[u8] {
+        match label {
             Label::Sus => &self.columns.sus,
             Label::Evil => &self.columns.evil,
         }

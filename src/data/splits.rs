@@ -87,6 +87,25 @@ pub struct CarvedValidation {
     pub validation_positives: u64,
 }
 
+/// `2500 of 12500 rows (55 `sus` positives) carved out of FILE (stratified by `sus`, seed 1,
+/// fraction 0.2)`: what `train`, `eval` and the examples tell the user.
+impl std::fmt::Display for CarvedValidation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} of {} rows ({} `{}` positives) carved out of {} (stratified by `{}`, seed {}, fraction {})",
+            self.validation_rows,
+            self.source_rows,
+            self.validation_positives,
+            self.options.label,
+            self.from.display(),
+            self.options.label,
+            self.options.seed,
+            self.options.fraction
+        )
+    }
+}
+
 /// Which split a file in a directory holds, judged by its name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Role {
@@ -199,25 +218,24 @@ impl BethSplits {
                 }
             }
         };
-        let (train, validation, test) = (
-            pick(train, "training")?,
-            pick(validation, "validation")?,
-            pick(test, "test")?,
-        );
-        let (Some(train), Some(test)) = (train.clone(), test.clone()) else {
-            let missing = match (train, test) {
-                (None, None) => "neither a training nor a test file",
-                (None, _) => "no training file",
-                _ => "no test file",
-            };
-            return Err(Error::Splits {
-                path: dir.to_path_buf(),
-                message: format!(
-                    "expected a training and a test file (the Kaggle names {}, the DataCamp names {}, or names holding the word `train`/`training` and `test`/`testing`), found {missing}",
-                    KAGGLE_SPLIT_NAMES.join(", "),
-                    DATACAMP_SPLIT_NAMES.join(", "),
-                ),
-            });
+        let validation = pick(validation, "validation")?;
+        let (train, test) = match (pick(train, "training")?, pick(test, "test")?) {
+            (Some(train), Some(test)) => (train, test),
+            (train, test) => {
+                let missing = match (train, test) {
+                    (None, None) => "neither a training nor a test file",
+                    (None, _) => "no training file",
+                    _ => "no test file",
+                };
+                return Err(Error::Splits {
+                    path: dir.to_path_buf(),
+                    message: format!(
+                        "expected a training and a test file (the Kaggle names {}, the DataCamp names {}, or names holding the word `train`/`training` and `test`/`testing`), found {missing}",
+                        KAGGLE_SPLIT_NAMES.join(", "),
+                        DATACAMP_SPLIT_NAMES.join(", "),
+                    ),
+                });
+            }
         };
         let train = BethDataset::open(train)?;
         let test = BethDataset::open(test)?;
@@ -260,8 +278,7 @@ pub fn carve_validation(
     options: &CarveOptions,
 ) -> Result<(BethDataset, BethDataset, CarvedValidation)> {
     options.validate()?;
-    let labelled = train.clone().with_label(options.label).ok();
-    let targets = labelled.as_ref().map_or(&[][..], |d| d.targets());
+    let targets = train.label_column(options.label);
     let mut classes: [Vec<usize>; 2] = Default::default();
     for i in 0..train.len() {
         classes[targets.get(i).copied().unwrap_or(0) as usize].push(i);

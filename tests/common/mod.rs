@@ -50,6 +50,16 @@ impl Picture {
     }
 }
 
+/// Fails the test with the command's stderr unless it exited 0.
+#[allow(dead_code)]
+pub fn assert_success(out: &std::process::Output) {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// Makes a detector in `dir` from the committed PyTorch fixture with `beth-detect import-torch`
 /// (no training needed) and returns its directory.
 #[allow(dead_code)]
@@ -65,10 +75,6 @@ pub fn fixture_detector(bin: &str, dir: &std::path::Path) -> std::path::PathBuf 
         .arg(&model)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     model
 }

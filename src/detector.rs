@@ -194,6 +194,11 @@ impl<B: Backend> Detector<B> {
         self.members[0].devices()[0].clone()
     }
 
+    /// The detector kind's name: `mlp` (the notebook's network, or an ensemble of them).
+    pub fn kind(&self) -> &'static str {
+        "mlp"
+    }
+
     /// Checks that inputs of `schema` have the columns this detector's features need.
     pub fn check_schema(&self, schema: Schema, path: &Path) -> Result<()> {
         self.scaler.feature_set().check_schema(schema, path)

@@ -279,8 +279,14 @@ impl FeatureScaler {
     /// come from BETH-like data) saturates at `±f32::MAX` instead of becoming infinite.
     #[inline]
     pub fn transform_into(&self, e: &BethEvent, out: &mut [f32]) {
+        self.scale_into(&self.feature_set.encode(e), out);
+    }
+
+    /// Scales features already encoded by [`FeatureSet::encode`] (7 values into `out`), with the
+    /// same saturation as [`FeatureScaler::transform_into`].
+    #[inline]
+    pub fn scale_into(&self, x: &[f64; FEATURE_WIDTH], out: &mut [f32]) {
         const LIMIT: f64 = f32::MAX as f64;
-        let x = self.feature_set.encode(e);
         for i in 0..FEATURE_WIDTH {
             out[i] = ((x[i] - self.mean[i]) / self.scale[i]).clamp(-LIMIT, LIMIT) as f32;
         }

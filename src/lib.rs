@@ -29,11 +29,15 @@ pub mod detector;
 pub mod ensemble;
 mod error;
 pub mod evaluation;
+pub mod explain;
+pub mod falco;
 pub mod features;
 pub mod interop;
 pub mod model;
 pub mod plots;
 pub mod scoring;
+#[cfg(feature = "serve")]
+pub mod server;
 pub mod training;
 
 pub use data::{BethDataset, BethSplits};

@@ -34,12 +34,18 @@
 use std::io::{Read, Write};
 use std::path::Path;
 use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, sync_channel};
+use std::time::SystemTime;
 
 use burn::prelude::Backend;
+use serde_json::{Map, Value};
 
+use crate::cpu_scorer::CpuScorer;
 use crate::data::{BethEvent, EventReader, Schema};
 use crate::detector::Detector;
 use crate::error::{Error, Result};
+use crate::explain::{Explainer, Reason, reasons_text};
+use crate::falco::FalcoContext;
+use crate::features::{FEATURE_WIDTH, FeatureScaler};
 
 /// What the scored output looks like.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -51,6 +57,8 @@ pub enum OutputFormat {
     /// One JSON object per event: a Tracee event as it came, or a CSV row as an object of its
     /// columns, with `score` and `prediction` added.
     JsonLines,
+    /// Alerts only, as Falco-compatible JSON lines with their reasons (see [`crate::falco`]).
+    Falco,
 }
 
 /// Knobs of [`score_stream`].
@@ -68,6 +76,9 @@ pub struct ScoreOptions {
     /// Score with [`CpuScorer`](crate::cpu_scorer::CpuScorer) instead of the detector's burn
     /// backend (same results; set it to false to run the model on, e.g., the GPU).
     pub cpu_fast_path: bool,
+    /// Give every alert its [reasons](crate::explain): a `reasons` column in CSV, a `reasons`
+    /// list in JSON lines (empty for events that are not alerts). Falco output always has them.
+    pub explain: bool,
 }
 
 impl Default for ScoreOptions {
@@ -78,6 +89,7 @@ impl Default for ScoreOptions {
             skip_bad: false,
             format: OutputFormat::Csv,
             cpu_fast_path: true,
+            explain: false,
         }
     }
 }
@@ -193,6 +205,14 @@ struct Pending {
     ends: Vec<usize>,
 }
 
+impl Pending {
+    fn clear(&mut self) {
+        self.events.clear();
+        self.bytes.clear();
+        self.ends.clear();
+    }
+}
+
 /// Scores every event `reader` yields and writes them to `out`.
 ///
 /// By default the first bad record stops the run with its error; what was written before it
@@ -213,12 +233,14 @@ pub fn score_stream<B: Backend, R: Read, W: Write>(
     }
     detector.check_schema(reader.schema(), reader.path())?;
     let io = |e: std::io::Error| Error::io(out_name, e);
-    let schema = reader.schema();
-    let json = options.format == OutputFormat::JsonLines || schema == Schema::Tracee;
-    let columns: Vec<String> = split_header(reader.header_bytes());
-    if !json {
-        out.write_all(reader.header_bytes()).map_err(io)?;
-        out.write_all(b",score,prediction\n").map_err(io)?;
+    let lines = LineWriter::new(
+        detector,
+        options.format,
+        options.explain,
+        split_header(reader.header_bytes()),
+    );
+    if let Some(header) = lines.csv_header(reader.header_bytes()) {
+        out.write_all(&header).map_err(io)?;
         out.flush().map_err(io)?;
     }
     let mut summary = ScoreSummary::default();
@@ -227,12 +249,12 @@ pub fn score_stream<B: Backend, R: Read, W: Write>(
         bytes: Vec::new(),
         ends: Vec::with_capacity(options.batch_size),
     };
-    let mut line = Vec::new();
-    let mut scorer = Scorer {
-        detector,
-        cpu: options.cpu_fast_path.then(|| detector.cpu_scorer()),
-        features: Vec::new(),
+    let cpu = options.cpu_fast_path.then(|| detector.cpu_scorer());
+    let mut model = |rows: &[f32]| match &cpu {
+        Some(cpu) => cpu.score(rows),
+        None => detector.score_feature_rows(rows),
     };
+    let mut batch = BatchScorer::new(detector.scaler(), detector.threshold(), lines);
     loop {
         // What happens after this batch is written: go on, stop at the end, or fail.
         let after: Option<Result<()>> = match reader.read_event() {
@@ -260,17 +282,17 @@ pub fn score_stream<B: Backend, R: Read, W: Write>(
             Some(Err(e)) => Some(Err(e)),
             None => Some(Ok(())),
         };
-        flush(
-            &mut scorer,
-            &mut pending,
-            &mut out,
-            json,
-            &columns,
-            options,
-            &mut summary,
-            &mut line,
-        )
-        .map_err(io)?;
+        if !pending.events.is_empty() {
+            let (events, alerts) = batch
+                .score(&pending, &mut model, options.only_alerts, |line| {
+                    out.write_all(line)
+                })
+                .map_err(io)?;
+            summary.events += events;
+            summary.alerts += alerts;
+            out.flush().map_err(io)?;
+            pending.clear();
+        }
         match after {
             None => {}
             Some(Ok(())) => break,
@@ -281,69 +303,278 @@ pub fn score_stream<B: Backend, R: Read, W: Write>(
     Ok(summary)
 }
 
-struct Scorer<'a, B: Backend> {
-    detector: &'a Detector<B>,
-    cpu: Option<crate::cpu_scorer::CpuScorer>,
-    features: Vec<f32>,
+/// Scores request bodies of Tracee JSON lines held in memory, all or nothing: what `serve`
+/// does with each POST. The alert lines are byte for byte those [`score_stream`] writes with
+/// `only_alerts` and the same format.
+#[derive(Debug, Clone)]
+pub struct BodyScorer {
+    kind: &'static str,
+    cpu: CpuScorer,
+    scaler: FeatureScaler,
+    threshold: f64,
+    lines: LineWriter,
 }
 
-impl<B: Backend> Scorer<'_, B> {
-    fn score(&mut self, events: &[BethEvent]) -> Vec<f32> {
-        match &self.cpu {
-            None => self.detector.score_events(events),
-            Some(cpu) => {
-                let width = crate::features::FEATURE_WIDTH;
-                self.features.resize(events.len() * width, 0.0);
-                for (e, row) in events.iter().zip(self.features.chunks_exact_mut(width)) {
-                    self.detector.scaler().transform_into(e, row);
+/// What one body held.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BodyScore {
+    /// Events scored.
+    pub events: u64,
+    /// One output line per alert, each ending in `\n`.
+    pub alerts: Vec<Vec<u8>>,
+}
+
+impl BodyScorer {
+    /// Takes what it needs from the detector (scoring runs on the CPU path); `format` is
+    /// [`OutputFormat::JsonLines`] or [`OutputFormat::Falco`] (a CSV request is answered with
+    /// JSON lines too: Tracee events have no CSV form).
+    pub fn new<B: Backend>(detector: &Detector<B>, format: OutputFormat, explain: bool) -> Self {
+        let format = match format {
+            OutputFormat::Csv => OutputFormat::JsonLines,
+            other => other,
+        };
+        BodyScorer {
+            kind: detector.kind(),
+            // Requests are small and run concurrently; one thread each.
+            cpu: detector.cpu_scorer().with_threads(1),
+            scaler: detector.scaler().clone(),
+            threshold: detector.threshold(),
+            lines: LineWriter::new(detector, format, explain, Vec::new()),
+        }
+    }
+
+    /// The detector kind's name.
+    pub fn kind(&self) -> &'static str {
+        self.kind
+    }
+
+    /// Parses every line of `body` first (the first bad one is the error, and nothing is
+    /// scored), then scores them. `name` is what errors call the body.
+    pub fn score(&self, body: &[u8], name: &Path) -> Result<BodyScore> {
+        let mut pending = Pending {
+            events: Vec::new(),
+            bytes: Vec::new(),
+            ends: Vec::new(),
+        };
+        self.scaler
+            .feature_set()
+            .check_schema(Schema::Tracee, name)?;
+        let mut byte = 0;
+        for (line, record) in (1u64..).zip(body.split(|&b| b == b'\n')) {
+            let position = crate::error::Position {
+                path: name.to_path_buf(),
+                line,
+                byte,
+            };
+            byte += record.len() as u64 + 1;
+            let record = record.strip_suffix(b"\r").unwrap_or(record);
+            if record.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            let event = crate::data::decode_tracee_record(record, position)?;
+            pending.events.push(event);
+            pending.bytes.extend_from_slice(record);
+            pending.ends.push(pending.bytes.len());
+        }
+        let mut batch = BatchScorer::new(&self.scaler, self.threshold, self.lines.clone());
+        let mut alerts = Vec::new();
+        let mut model = |rows: &[f32]| self.cpu.score(rows);
+        let (events, _) = batch
+            .score(&pending, &mut model, true, |line| {
+                alerts.push(line.to_vec());
+                Ok(())
+            })
+            .map_err(|e| Error::io(name, e))?;
+        Ok(BodyScore { events, alerts })
+    }
+}
+
+/// Scores a batch of records, explains its alerts, and writes the lines.
+struct BatchScorer<'a> {
+    scaler: &'a FeatureScaler,
+    threshold: f64,
+    lines: LineWriter,
+    explainer: Option<Explainer>,
+    features: Vec<f32>,
+    line: Vec<u8>,
+}
+
+impl<'a> BatchScorer<'a> {
+    fn new(scaler: &'a FeatureScaler, threshold: f64, lines: LineWriter) -> Self {
+        BatchScorer {
+            scaler,
+            threshold,
+            explainer: lines.explain.then(|| Explainer::new(scaler)),
+            lines,
+            features: Vec::new(),
+            line: Vec::new(),
+        }
+    }
+
+    /// Writes each line through `write`; returns (events, alerts).
+    fn score(
+        &mut self,
+        pending: &Pending,
+        model: &mut dyn FnMut(&[f32]) -> Vec<f32>,
+        only_alerts: bool,
+        mut write: impl FnMut(&[u8]) -> std::io::Result<()>,
+    ) -> std::io::Result<(u64, u64)> {
+        let width = FEATURE_WIDTH;
+        self.features.resize(pending.events.len() * width, 0.0);
+        for (e, row) in pending
+            .events
+            .iter()
+            .zip(self.features.chunks_exact_mut(width))
+        {
+            self.scaler.transform_into(e, row);
+        }
+        let scores = model(&self.features);
+        let alert: Vec<bool> = scores.iter().map(|&s| s as f64 >= self.threshold).collect();
+        let reasons = self.reasons(&pending.events, &scores, &alert, model);
+        let only_alerts = only_alerts || self.lines.format == OutputFormat::Falco;
+        let now = SystemTime::now();
+        let mut start = 0;
+        let mut alerts = 0;
+        for (i, (&end, &score)) in pending.ends.iter().zip(&scores).enumerate() {
+            let record = &pending.bytes[start..end];
+            start = end;
+            alerts += alert[i] as u64;
+            if only_alerts && !alert[i] {
+                continue;
+            }
+            self.line.clear();
+            let reasons = reasons.as_ref().map(|r| r[i].as_slice());
+            self.lines
+                .write(record, score, alert[i], reasons, now, &mut self.line)?;
+            write(&self.line)?;
+        }
+        Ok((pending.events.len() as u64, alerts))
+    }
+
+    /// Every event's reasons (empty unless it is an alert), when explaining.
+    fn reasons(
+        &self,
+        events: &[BethEvent],
+        scores: &[f32],
+        alert: &[bool],
+        model: &mut dyn FnMut(&[f32]) -> Vec<f32>,
+    ) -> Option<Vec<Vec<Reason>>> {
+        let explainer = self.explainer.as_ref()?;
+        let feature_set = self.scaler.feature_set();
+        let alerting: Vec<usize> = (0..events.len()).filter(|&i| alert[i]).collect();
+        let rows: Vec<[f64; FEATURE_WIDTH]> = alerting
+            .iter()
+            .map(|&i| feature_set.encode(&events[i]))
+            .collect();
+        let alert_scores: Vec<f32> = alerting.iter().map(|&i| scores[i]).collect();
+        let explained = explainer.explain(&rows, &alert_scores, |occluded| {
+            let mut scaled = vec![0.0f32; occluded.len() * FEATURE_WIDTH];
+            for (x, row) in occluded.iter().zip(scaled.chunks_exact_mut(FEATURE_WIDTH)) {
+                self.scaler.scale_into(x, row);
+            }
+            model(&scaled)
+        });
+        let mut all = vec![Vec::new(); events.len()];
+        for (i, r) in alerting.into_iter().zip(explained) {
+            all[i] = r;
+        }
+        Some(all)
+    }
+}
+
+/// How a scored record is written: the same for files, pipes and request bodies.
+#[derive(Debug, Clone)]
+struct LineWriter {
+    format: OutputFormat,
+    explain: bool,
+    /// The CSV header's columns; empty for Tracee JSON.
+    columns: Vec<String>,
+    /// Set for Falco output.
+    falco: Option<FalcoContext>,
+    threshold: f64,
+}
+
+impl LineWriter {
+    fn new<B: Backend>(
+        detector: &Detector<B>,
+        format: OutputFormat,
+        explain: bool,
+        columns: Vec<String>,
+    ) -> Self {
+        let falco = format == OutputFormat::Falco;
+        // Tracee input has no CSV form.
+        let format = if format == OutputFormat::Csv && columns.is_empty() {
+            OutputFormat::JsonLines
+        } else {
+            format
+        };
+        LineWriter {
+            format,
+            explain: explain || falco,
+            columns,
+            falco: falco.then(|| FalcoContext::new(detector.kind())),
+            threshold: detector.threshold(),
+        }
+    }
+
+    /// The header line of CSV output.
+    fn csv_header(&self, input_header: &[u8]) -> Option<Vec<u8>> {
+        (self.format == OutputFormat::Csv).then(|| {
+            let mut header = input_header.to_vec();
+            header.extend_from_slice(b",score,prediction");
+            if self.explain {
+                header.extend_from_slice(b",reasons");
+            }
+            header.push(b'\n');
+            header
+        })
+    }
+
+    /// One output line, with its `\n`.
+    fn write(
+        &self,
+        record: &[u8],
+        score: f32,
+        alert: bool,
+        reasons: Option<&[Reason]>,
+        now: SystemTime,
+        line: &mut Vec<u8>,
+    ) -> std::io::Result<()> {
+        match self.format {
+            OutputFormat::Csv => {
+                line.extend_from_slice(record);
+                write!(line, ",{score},{}", alert as u8)?;
+                if let Some(reasons) = reasons {
+                    // `;`, `=`, `(`, `+` and spaces need no CSV quoting.
+                    write!(line, ",{}", reasons_text(reasons))?;
                 }
-                cpu.score(&self.features)
+            }
+            OutputFormat::JsonLines if self.columns.is_empty() => {
+                tracee_line(record, score, alert, reasons, line)
+            }
+            OutputFormat::JsonLines => {
+                let mut object = csv_object(record, &self.columns);
+                object.insert("score".into(), json_score(score));
+                object.insert("prediction".into(), Value::from(alert as u8));
+                if let Some(reasons) = reasons {
+                    object.insert("reasons".into(), reasons_json(reasons));
+                }
+                serde_json::to_writer(&mut *line, &object)?;
+            }
+            OutputFormat::Falco => {
+                let fields = if self.columns.is_empty() {
+                    serde_json::from_slice(record).unwrap_or_default()
+                } else {
+                    csv_object(record, &self.columns)
+                };
+                let falco = self.falco.as_ref().expect("falco output has a context");
+                let alert = falco.alert(fields, score, self.threshold, reasons.unwrap_or(&[]), now);
+                serde_json::to_writer(&mut *line, &alert)?;
             }
         }
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-fn flush<B: Backend, W: Write>(
-    scorer: &mut Scorer<'_, B>,
-    pending: &mut Pending,
-    out: &mut W,
-    json: bool,
-    columns: &[String],
-    options: &ScoreOptions,
-    summary: &mut ScoreSummary,
-    line: &mut Vec<u8>,
-) -> std::io::Result<()> {
-    if pending.events.is_empty() {
-        return Ok(());
-    }
-    let scores = scorer.score(&pending.events);
-    let threshold = scorer.detector.threshold();
-    let mut start = 0;
-    for (&end, &score) in pending.ends.iter().zip(&scores) {
-        let record = &pending.bytes[start..end];
-        start = end;
-        let alert = score as f64 >= threshold;
-        summary.events += 1;
-        summary.alerts += alert as u64;
-        if options.only_alerts && !alert {
-            continue;
-        }
-        line.clear();
-        if json {
-            json_line(record, columns, score, alert, line);
-        } else {
-            line.extend_from_slice(record);
-            write!(line, ",{score},{}", alert as u8)?;
-        }
         line.push(b'\n');
-        out.write_all(line)?;
+        Ok(())
     }
-    out.flush()?;
-    pending.events.clear();
-    pending.bytes.clear();
-    pending.ends.clear();
-    Ok(())
 }
 
 fn split_header(header: &[u8]) -> Vec<String> {
@@ -358,43 +589,69 @@ fn split_header(header: &[u8]) -> Vec<String> {
         .collect()
 }
 
-/// A Tracee object with two fields added before its closing brace, or a CSV row as an object.
-fn json_line(record: &[u8], columns: &[String], score: f32, alert: bool, line: &mut Vec<u8>) {
+/// A Tracee object with the score (and reasons) added before its closing brace.
+fn tracee_line(
+    record: &[u8],
+    score: f32,
+    alert: bool,
+    reasons: Option<&[Reason]>,
+    line: &mut Vec<u8>,
+) {
     let trimmed = record.trim_ascii_end();
-    if columns.is_empty() {
-        if let Some(body) = trimmed.strip_suffix(b"}") {
-            line.extend_from_slice(body);
-            let empty = body.trim_ascii_end().ends_with(b"{");
-            let _ = write!(
-                line,
-                "{}\"score\":{score},\"prediction\":{}}}",
-                if empty { "" } else { "," },
-                alert as u8
-            );
+    if let Some(body) = trimmed.strip_suffix(b"}") {
+        line.extend_from_slice(body);
+        let empty = body.trim_ascii_end().ends_with(b"{");
+        let _ = write!(
+            line,
+            "{}\"score\":{score},\"prediction\":{}",
+            if empty { "" } else { "," },
+            alert as u8
+        );
+        if let Some(reasons) = reasons {
+            line.extend_from_slice(b",\"reasons\":");
+            let _ = serde_json::to_writer(&mut *line, &reasons_json(reasons));
         }
-        return;
+        line.push(b'}');
     }
+}
+
+/// A CSV row as an object of its columns (integers as numbers).
+fn csv_object(record: &[u8], columns: &[String]) -> Map<String, Value> {
     let mut fields = Vec::new();
     let _ = crate::data::split_fields(record, &mut fields);
-    let mut object = serde_json::Map::new();
+    let mut object = Map::new();
     for (name, range) in columns.iter().zip(&fields) {
         let raw = String::from_utf8_lossy(&record[range.clone()]).replace("\"\"", "\"");
         let value = match raw.parse::<i64>() {
-            Ok(n) => serde_json::Value::from(n),
-            Err(_) => serde_json::Value::from(raw),
+            Ok(n) => Value::from(n),
+            Err(_) => Value::from(raw),
         };
         object.insert(name.clone(), value);
     }
-    object.insert("score".into(), json_score(score));
-    object.insert("prediction".into(), serde_json::Value::from(alert as u8));
-    let _ = serde_json::to_writer(&mut *line, &object);
+    object
 }
 
-/// The score as JSON, written with the f32's shortest digits (as in the CSV output).
-fn json_score(score: f32) -> serde_json::Value {
+fn reasons_json(reasons: &[Reason]) -> Value {
+    Value::Array(
+        reasons
+            .iter()
+            .map(|r| {
+                serde_json::json!({
+                    "feature": r.feature,
+                    "value": r.value,
+                    "baseline": r.baseline,
+                    "contribution": json_score(r.contribution),
+                })
+            })
+            .collect(),
+    )
+}
+
+/// A score as JSON, written with the f32's shortest digits (as in the CSV output).
+pub(crate) fn json_score(score: f32) -> Value {
     format!("{score}")
         .parse::<f64>()
         .ok()
         .and_then(serde_json::Number::from_f64)
-        .map_or(serde_json::Value::Null, serde_json::Value::Number)
+        .map_or(Value::Null, Value::Number)
 }

@@ -7,6 +7,8 @@ mod inspect;
 mod interop;
 mod report;
 mod score;
+#[cfg(feature = "serve")]
+mod serve;
 mod synth;
 mod train;
 
@@ -36,6 +38,11 @@ enum Command {
     ///
     /// Example: beth-detect score --model detector --input events.csv --output scored.csv
     Score(score::Args),
+    /// Score Tracee's webhook output over HTTP: POST /events, GET /metrics, GET /healthz.
+    ///
+    /// Example: beth-detect serve --model detector --alerts alerts.jsonl --output-format falco
+    #[cfg(feature = "serve")]
+    Serve(serve::Args),
     /// Make a detector from the PyTorch notebook's trained model and its scaler statistics.
     ///
     /// Example: beth-detect import-torch model.pt --scaler scaler.json --out detector
@@ -64,6 +71,8 @@ pub fn run(cli: Cli) -> beth_detect::Result<()> {
         Command::Train(args) => train::run(args),
         Command::Eval(args) => eval::run(args),
         Command::Score(args) => score::run(args),
+        #[cfg(feature = "serve")]
+        Command::Serve(args) => serve::run(args),
         Command::ImportTorch(args) => interop::import(args),
         Command::Export(args) => interop::export(args),
         Command::Completions { shell } => {

@@ -20,9 +20,20 @@ enum InputFormat {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum OutputKind {
+pub(crate) enum OutputKind {
     Csv,
     Jsonl,
+    Falco,
+}
+
+impl OutputKind {
+    pub(crate) fn format(self) -> OutputFormat {
+        match self {
+            OutputKind::Csv => OutputFormat::Csv,
+            OutputKind::Jsonl => OutputFormat::JsonLines,
+            OutputKind::Falco => OutputFormat::Falco,
+        }
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -45,10 +56,15 @@ pub struct Args {
     /// when complete) or `-` for standard output (the default).
     #[arg(long)]
     output: Option<PathBuf>,
-    /// `csv` (the input's columns plus score,prediction; Tracee input always gives JSON lines)
-    /// or `jsonl` (one JSON object per event with score and prediction added).
+    /// `csv` (the input's columns plus score,prediction; Tracee input always gives JSON lines),
+    /// `jsonl` (one JSON object per event with score and prediction added), or `falco` (alerts
+    /// only, as Falco-compatible JSON lines with their reasons, for falcosidekick).
     #[arg(long, value_enum, default_value_t = OutputKind::Csv)]
     output_format: OutputKind,
+    /// Give every alert its reasons: the top 3 features by occlusion (score minus the score
+    /// with the feature set to its training mean), as a `reasons` column or JSON list.
+    #[arg(long)]
+    explain: bool,
     /// Write only the events predicted suspicious.
     #[arg(long)]
     only_alerts: bool,
@@ -76,10 +92,8 @@ fn run_on<B: Backend>(args: Args) -> Result<()> {
         batch_size: args.batch_size,
         only_alerts: args.only_alerts,
         skip_bad: args.skip_bad,
-        format: match args.output_format {
-            OutputKind::Csv => OutputFormat::Csv,
-            OutputKind::Jsonl => OutputFormat::JsonLines,
-        },
+        format: args.output_format.format(),
+        explain: args.explain,
         // The plain-matrix CPU path scores the same model faster than burn on a CPU backend; on
         // the GPU backend the model runs where the user asked.
         cpu_fast_path: args.backend != BackendChoice::Wgpu,

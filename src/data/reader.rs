@@ -187,6 +187,15 @@ pub(crate) fn decode_tracee(line: &[u8]) -> std::result::Result<BethEvent, Strin
     })
 }
 
+/// Decodes one Tracee JSON line (without its terminator) found at `position`.
+pub fn decode_tracee_record(line: &[u8], position: Position) -> Result<BethEvent> {
+    decode_tracee(line).map_err(|message| Error::Record {
+        position,
+        expected: "a Tracee JSON event object".into(),
+        found: message,
+    })
+}
+
 /// What a line of Tracee's nested event structure is told.
 const NESTED_TRACEE: &str = "Tracee's nested event structure (`workload.process…`, arguments in `data[]`: its main branch after v0.24.1), which has no `mountNamespace` and no `argsNum`, both needed here; Tracee v0.24.1 and earlier write the classic format (`tracee --output json`)";
 
@@ -597,20 +606,16 @@ impl<R: Read> EventReader<R> {
             self.next_line += newlines;
             return Step::Blank;
         }
-        let result = decode_tracee(line);
         let position = Position {
             path: self.path.clone(),
             line: self.next_line,
             byte: self.next_byte,
         };
+        let result = decode_tracee_record(line, position);
         self.consume(len, newlines);
         match result {
             Ok(event) => Step::Event(event),
-            Err(message) => Step::Failed(Error::Record {
-                position,
-                expected: "a Tracee JSON event object".into(),
-                found: message,
-            }),
+            Err(e) => Step::Failed(e),
         }
     }
 }

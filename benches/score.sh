@@ -2,7 +2,8 @@
 # End-to-end `beth-detect score` (read CSV, featurise, score, write CSV) against the same job done
 # with pandas + PyTorch (benches/reference/pytorch_score.py), on the same machine and file, same
 # weights. Also checks that both wrote the same scores, and (MEMORY=1) that peak memory does
-# not grow with the input: 100 k events against 10 M.
+# not grow with the input: 100 k events against 10 M. Then `score --explain` on a file where
+# every event is an alert.
 #
 #   pip install -r benches/reference/requirements.txt   # once
 #   benches/score.sh [FILE]      # default: the full-size SYNTHETIC raw training split (763,144 rows)
@@ -46,6 +47,21 @@ print(f"pandas + PyTorch   {theirs:7.3f} s  {rows / theirs:>12,.0f} events/s")
 print(f"ratio ours/pytorch (events/s): {theirs / ours:.2f}x; max |score difference| {diff:.2e}, "
       f"prediction flips {flips}")
 PY
+
+# `score --explain` on an all-alert file: the same detector with threshold 0, so every event
+# is explained (seven occluded copies of each scored in the same batch).
+python3 - "$out/model/detector.json" "$out/all-alert" <<'PY'
+import json, os, shutil, sys
+src, dst = os.path.dirname(sys.argv[1]), sys.argv[2]
+shutil.copytree(src, dst)
+detector = json.load(open(sys.argv[1]))
+detector["threshold"] = 0.0
+json.dump(detector, open(os.path.join(dst, "detector.json"), "w"))
+PY
+plain=$(best_of $BIN score --model "$out/all-alert" "$FILE" --output /dev/null)
+explained=$(best_of $BIN score --model "$out/all-alert" --explain "$FILE" --output /dev/null)
+printf 'all-alert file: score %.3f s (%.0f events/s); score --explain %.3f s (%.0f alerts explained/s)\n' \
+  "$plain" "$(echo "$rows / $plain" | bc -l)" "$explained" "$(echo "$rows / $explained" | bc -l)"
 
 if [ "${MEMORY:-0}" = 1 ]; then
   # Peak RSS of `score` on 100 k and on 10 M events (the synthetic training split at two scales).

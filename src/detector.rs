@@ -298,7 +298,7 @@ impl<B: Backend> Detector<B> {
         // records carry per-process random parameter ids), PyTorch reads it as it is, and its
         // parser is built for untrusted files.
         let weights = dir.join(WEIGHTS_FILE);
-        let serialized = crate::interop::members_safetensors_bytes(&self.members, &weights)?;
+        let serialized = crate::weights::members_safetensors_bytes(&self.members, &weights)?;
         crate::artifact::write_file_atomically(&weights, |out| {
             out.write_all(&serialized)
                 .map_err(|e| Error::io(&weights, e))
@@ -418,7 +418,7 @@ impl<B: Backend> Detector<B> {
                 });
             }
         }
-        let members = crate::interop::read_member_safetensors::<B>(
+        let members = crate::weights::read_member_safetensors::<B>(
             &weights,
             &bytes,
             &file.metadata.model,

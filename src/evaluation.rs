@@ -255,6 +255,10 @@ pub enum ThresholdRule {
     MaxF1,
     /// The score that maximises Youden's J = TPR − FPR on the validation split.
     Youden,
+    /// An alert budget: the lowest threshold at which at most this fraction of the benign
+    /// validation rows alert (of all validation rows when none is labelled benign). Scores of
+    /// exactly 1 always alert, so a budget below their share cannot be met.
+    Fpr(f64),
 }
 
 impl Default for ThresholdRule {
@@ -269,6 +273,7 @@ impl std::fmt::Display for ThresholdRule {
             ThresholdRule::Fixed(t) => write!(f, "{t}"),
             ThresholdRule::MaxF1 => f.write_str("max-f1"),
             ThresholdRule::Youden => f.write_str("youden"),
+            ThresholdRule::Fpr(x) => write!(f, "fpr:{x}"),
         }
     }
 }
@@ -279,14 +284,21 @@ impl std::str::FromStr for ThresholdRule {
         match s {
             "max-f1" => Ok(ThresholdRule::MaxF1),
             "youden" => Ok(ThresholdRule::Youden),
-            other => match other.parse::<f64>() {
-                Ok(t) if (0.0..=1.0).contains(&t) => Ok(ThresholdRule::Fixed(t)),
-                _ => Err(Error::InvalidConfig {
-                    name: "threshold",
-                    expected: "a probability in [0, 1], `max-f1` or `youden`",
-                    found: other.to_string(),
-                }),
-            },
+            other => {
+                let (fpr, number) = match other.strip_prefix("fpr:") {
+                    Some(x) => (true, x),
+                    None => (false, other),
+                };
+                match number.parse::<f64>() {
+                    Ok(t) if (0.0..=1.0).contains(&t) && fpr => Ok(ThresholdRule::Fpr(t)),
+                    Ok(t) if (0.0..=1.0).contains(&t) => Ok(ThresholdRule::Fixed(t)),
+                    _ => Err(Error::InvalidConfig {
+                        name: "threshold",
+                        expected: "a probability in [0, 1], `max-f1`, `youden` or `fpr:X` with X in [0, 1]",
+                        found: other.to_string(),
+                    }),
+                }
+            }
         }
     }
 }
@@ -299,13 +311,14 @@ impl ThresholdRule {
         let points = curve(scores, targets);
         let score = |c: &Confusion| -> f64 {
             match self {
-                ThresholdRule::Fixed(_) => 0.0,
+                ThresholdRule::Fixed(_) | ThresholdRule::Fpr(_) => 0.0,
                 ThresholdRule::MaxF1 => c.f1(),
                 ThresholdRule::Youden => c.recall() - ratio(c.fp, c.fp + c.tn),
             }
         };
         match self {
             ThresholdRule::Fixed(t) => *t,
+            ThresholdRule::Fpr(budget) => fpr_threshold(scores, targets, *budget),
             _ => {
                 let positives = targets.iter().filter(|&&t| t == 1).count();
                 if positives == 0 || positives == targets.len() {
@@ -322,4 +335,26 @@ impl ThresholdRule {
             }
         }
     }
+}
+
+/// The lowest threshold at which at most `budget` of the benign scores (all scores when there
+/// are no benign ones) are at or above it: just above the (k+1)-th highest, k = ⌊budget · n⌋.
+fn fpr_threshold(scores: &[f32], targets: &[u8], budget: f64) -> f64 {
+    let mut benign: Vec<f32> = scores
+        .iter()
+        .zip(targets)
+        .filter(|&(_, &t)| t == 0)
+        .map(|(&s, _)| s)
+        .collect();
+    if benign.is_empty() {
+        benign = scores.to_vec();
+    }
+    let allowed = (budget * benign.len() as f64).floor() as usize;
+    if allowed >= benign.len() {
+        return 0.0;
+    }
+    benign.sort_by(|a, b| b.total_cmp(a));
+    // Scores are compared as `score as f64 >= threshold`: the next f32 up is the lowest
+    // threshold that leaves this score (and every equal one) out.
+    (benign[allowed].next_up() as f64).min(1.0)
 }

@@ -39,6 +39,7 @@ pub mod scoring;
 #[cfg(feature = "serve")]
 pub mod server;
 pub mod training;
+mod weights;
 
 pub use data::{BethDataset, BethSplits};
 pub use detector::{Detector, evaluate};

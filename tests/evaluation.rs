@@ -130,3 +130,43 @@ fn metrics_match_scikit_learn_on_tied_random_scores() {
         close(r.average_precision.unwrap(), "average_precision");
     }
 }
+
+#[test]
+fn fpr_budget_threshold_by_hand() {
+    // Ten benign scores 0.1 … 1.0 and two positives. A 20% budget allows 2 benign alerts: the
+    // threshold sits just above the third highest benign score, 0.8, so 0.9 and 1.0 alert.
+    let mut scores: Vec<f32> = (1..=10).map(|i| i as f32 / 10.0).collect();
+    let mut labels = vec![0u8; 10];
+    scores.extend([0.85, 0.05]);
+    labels.extend([1, 1]);
+    let t = ThresholdRule::Fpr(0.2).choose(&scores, &labels);
+    assert_eq!(t, 0.8f32.next_up() as f64);
+    let benign_alerts = scores
+        .iter()
+        .zip(&labels)
+        .filter(|&(&s, &l)| l == 0 && s as f64 >= t)
+        .count();
+    assert_eq!(benign_alerts, 2);
+    // 0.25 allows 2.5, i.e. still 2; 0 allows none (just above the highest, 1.0 → capped at
+    // 1.0); 1 allows all (threshold 0).
+    assert_eq!(ThresholdRule::Fpr(0.25).choose(&scores, &labels), t);
+    assert_eq!(ThresholdRule::Fpr(0.0).choose(&scores, &labels), 1.0);
+    assert_eq!(ThresholdRule::Fpr(1.0).choose(&scores, &labels), 0.0);
+    // Ties: benign scores [0.5, 0.5, 0.5, 0.2] with a 50% budget: any threshold at or below
+    // 0.5 lets three alert, so the threshold is just above 0.5 and none of them alert.
+    let tied = [0.5f32, 0.5, 0.5, 0.2];
+    let t = ThresholdRule::Fpr(0.5).choose(&tied, &[0, 0, 0, 0]);
+    assert_eq!(t, 0.5f32.next_up() as f64);
+    // Unlabelled validation (no benign label): the budget applies to every row.
+    assert_eq!(
+        ThresholdRule::Fpr(0.5).choose(&[0.1, 0.2, 0.3, 0.4], &[1, 1, 1, 1]),
+        0.2f32.next_up() as f64
+    );
+    assert_eq!(
+        "fpr:0.01".parse::<ThresholdRule>().unwrap(),
+        ThresholdRule::Fpr(0.01)
+    );
+    assert_eq!(ThresholdRule::Fpr(0.01).to_string(), "fpr:0.01");
+    assert!("fpr:2".parse::<ThresholdRule>().is_err());
+    assert!("fpr:".parse::<ThresholdRule>().is_err());
+}

@@ -64,7 +64,9 @@ pub struct Args {
     /// Positive-class weight in the loss: `none`, `balanced` or a number.
     #[arg(long, default_value = "none")]
     class_weight: ClassWeight,
-    /// Decision threshold: a probability, `max-f1` or `youden` (chosen on validation).
+    /// Decision threshold: a probability, `max-f1`, `youden` (chosen on validation), or
+    /// `fpr:X`, an alert budget: the lowest threshold at which at most a fraction X of the
+    /// benign validation rows alert.
     #[arg(long, default_value = "0.5")]
     threshold: ThresholdRule,
     /// Stop after this many epochs without a lower validation loss.

@@ -1,5 +1,6 @@
 //! Alerts POSTed to a receiver (falcosidekick, a webhook) through a bounded queue.
 //!
+//! Up to 8 alerts are delivered at once, each tried 3 times (100 ms, then 200 ms apart).
 //! Intake never waits for the receiver: an alert that finds the queue full is dropped and
 //! counted, as is one the receiver refuses on every retry.
 
@@ -8,11 +9,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use prometheus_client::metrics::counter::Counter;
-use tokio::sync::mpsc;
+use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinHandle;
 
 use crate::error::{Error, Result};
 
+/// Alerts being delivered at once (so one slow receiver response does not hold up the rest).
+const IN_FLIGHT: u32 = 8;
 /// Tries per alert.
 const ATTEMPTS: u32 = 3;
 /// The wait before the first retry; doubled for each further one.
@@ -51,12 +54,23 @@ impl Forwarder {
         let undelivered = Arc::new(AtomicU64::new(0));
         let in_flight = undelivered.clone();
         let worker = tokio::spawn(async move {
+            let slots = Arc::new(Semaphore::new(IN_FLIGHT as usize));
             while let Some(alert) = alerts.recv().await {
-                if !deliver(&client, &parsed, alert).await {
-                    counted.inc();
-                }
-                in_flight.fetch_sub(1, Ordering::Relaxed);
+                let Ok(slot) = slots.clone().acquire_owned().await else {
+                    break;
+                };
+                let (client, url) = (client.clone(), parsed.clone());
+                let (counted, in_flight) = (counted.clone(), in_flight.clone());
+                tokio::spawn(async move {
+                    if !deliver(&client, &url, alert).await {
+                        counted.inc();
+                    }
+                    in_flight.fetch_sub(1, Ordering::Relaxed);
+                    drop(slot);
+                });
             }
+            // The queue is closed: wait for the deliveries still under way.
+            let _ = slots.acquire_many(IN_FLIGHT).await;
         });
         Ok(Forwarder {
             queue,

@@ -64,13 +64,25 @@ pub fn assert_success(out: &std::process::Output) {
 /// (no training needed) and returns its directory.
 #[allow(dead_code)]
 pub fn fixture_detector(bin: &str, dir: &std::path::Path) -> std::path::PathBuf {
+    fixture_detector_with_threshold(bin, dir, "0.5")
+}
+
+/// [`fixture_detector`] with another threshold, in `dir/detector-<threshold>`.
+#[allow(dead_code)]
+pub fn fixture_detector_with_threshold(
+    bin: &str,
+    dir: &std::path::Path,
+    threshold: &str,
+) -> std::path::PathBuf {
     let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/pytorch");
-    let model = dir.join("detector");
+    let model = dir.join(format!("detector-{threshold}"));
     let out = std::process::Command::new(bin)
         .arg("import-torch")
         .arg(fixtures.join("model.pt"))
         .arg("--scaler")
         .arg(fixtures.join("scaler.json"))
+        .arg("--threshold")
+        .arg(threshold)
         .arg("--out")
         .arg(&model)
         .output()

@@ -73,7 +73,7 @@ pub struct ScoreOptions {
     pub skip_bad: bool,
     /// Output format.
     pub format: OutputFormat,
-    /// Score with [`CpuScorer`](crate::cpu_scorer::CpuScorer) instead of the detector's burn
+    /// Score with [`CpuScorer`] instead of the detector's burn
     /// backend (same results; set it to false to run the model on, e.g., the GPU).
     pub cpu_fast_path: bool,
     /// Give every alert its [reasons](crate::explain): a `reasons` column in CSV, a `reasons`

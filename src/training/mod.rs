@@ -1,0 +1,298 @@
+//! Training on burn-train's `Learner` (`SupervisedTraining`): produces a [`Detector`].
+//!
+//! ```no_run
+//! use beth_detect::data::synth::{SynthConfig, generate_splits};
+//! use beth_detect::training::{Progress, TrainingConfig, train};
+//! use burn::backend::{Autodiff, NdArray};
+//!
+//! let splits = generate_splits(&SynthConfig::new().with_scale(0.05))?;
+//! let config = TrainingConfig::new().with_num_epochs(2);
+//! let outcome = train::<Autodiff<NdArray>>(&config, &splits, "artifacts/run", Progress::Silent, &Default::default())?;
+//! println!("{:?}", outcome.test_report);
+//! # Ok::<(), beth_detect::Error>(())
+//! ```
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use burn::data::dataloader::DataLoaderBuilder;
+use burn::prelude::*;
+use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder};
+use burn::tensor::backend::AutodiffBackend;
+use burn::train::checkpoint::KeepLastNCheckpoints;
+use burn::train::metric::store::{Aggregate, Direction, Split};
+use burn::train::{Learner, MetricEarlyStoppingStrategy, StoppingCondition, SupervisedTraining};
+
+use crate::batch::BethBatcher;
+use crate::data::BethSplits;
+use crate::detector::{Detector, DetectorMetadata, evaluate};
+use crate::ensemble::ThreatEnsemble;
+use crate::error::{Error, Result};
+use crate::evaluation::EvaluationReport;
+use crate::features::FeatureScaler;
+use crate::model::ThreatDetector;
+
+mod config;
+mod metrics;
+mod progress;
+mod step;
+
+pub use config::{ClassWeight, TrainingConfig};
+pub use metrics::{BinaryMetric, BinaryMetricKind, EpochHistory};
+use progress::{BoxedRenderer, ObservingRenderer};
+pub use progress::{Progress, ProgressEvent};
+pub use step::{BinaryOutput, BinaryOutputSync, TrainingNetwork};
+
+/// Where the training data came from, for the detector's metadata.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataProvenance {
+    /// A directory, or a description of the synthetic generator's settings.
+    pub source: String,
+    /// Whether the data is synthetic.
+    pub synthetic: bool,
+}
+
+impl DataProvenance {
+    /// Loads the splits in `dir`, or generates synthetic ones when there is no directory,
+    /// together with the provenance a detector records.
+    /// Without a validation file in `dir`, validation is carved out of the training file as
+    /// `carve` says ([`BethSplits::open_dir_with`]).
+    pub fn load(
+        dir: Option<&Path>,
+        synthetic: &crate::data::synth::SynthConfig,
+        carve: &crate::data::CarveOptions,
+    ) -> Result<(BethSplits, DataProvenance)> {
+        Ok(match dir {
+            Some(dir) => (
+                BethSplits::open_dir_with(dir, carve)?,
+                DataProvenance {
+                    source: dir.display().to_string(),
+                    synthetic: false,
+                },
+            ),
+            None => (
+                crate::data::synth::generate_splits(synthetic)?,
+                DataProvenance {
+                    source: format!(
+                        "synthetic BETH, scale {}, seed {}",
+                        synthetic.scale, synthetic.seed
+                    ),
+                    synthetic: true,
+                },
+            ),
+        })
+    }
+}
+
+/// Everything a run produces.
+pub struct TrainingOutcome<B: Backend> {
+    /// The detector with the best validation-loss weights and the chosen threshold.
+    pub detector: Detector<B>,
+    /// Exact per-epoch metrics.
+    pub history: EpochHistory,
+    /// The validation split's report at the chosen threshold.
+    pub validation_report: EvaluationReport,
+    /// The test split's report at the chosen threshold.
+    pub test_report: EvaluationReport,
+}
+
+/// Trains a detector on `splits` with burn-train's `Learner`, keeping checkpoints and burn's
+/// logs under `artifact_dir/training`. The weights of the epoch with the lowest validation loss
+/// are kept; the threshold is then chosen on the validation split by `config.threshold`.
+///
+/// Generic over the backend: pass `Autodiff<NdArray>`, `Autodiff<Wgpu>`, …
+pub fn train<B: AutodiffBackend>(
+    config: &TrainingConfig,
+    splits: &BethSplits,
+    artifact_dir: impl AsRef<Path>,
+    progress: Progress,
+    device: &B::Device,
+) -> Result<TrainingOutcome<B::InnerBackend>> {
+    train_with_provenance::<B>(
+        config,
+        splits,
+        artifact_dir,
+        progress,
+        device,
+        &DataProvenance {
+            source: splits.train.path().display().to_string(),
+            synthetic: crate::data::synth::is_synthetic(&splits.train),
+        },
+    )
+}
+
+/// [`train`], recording where the data came from.
+pub fn train_with_provenance<B: AutodiffBackend>(
+    config: &TrainingConfig,
+    splits: &BethSplits,
+    artifact_dir: impl AsRef<Path>,
+    progress: Progress,
+    device: &B::Device,
+    provenance: &DataProvenance,
+) -> Result<TrainingOutcome<B::InnerBackend>> {
+    config.validate()?;
+    let splits = splits.clone().with_label(config.label)?;
+    for split in [&splits.train, &splits.validation, &splits.test] {
+        config
+            .feature_set
+            .check_schema(split.schema(), split.path())?;
+    }
+    let scaler = FeatureScaler::fit(config.feature_set, &splits.train)?;
+    let train_positives = splits.train.positives();
+    let positive_weight = match config.class_weight {
+        ClassWeight::None => 1.0,
+        ClassWeight::Positive(w) => w,
+        ClassWeight::Balanced => {
+            if train_positives == 0 {
+                return Err(Error::Training(format!(
+                    "class weight `balanced` needs positives, and the training split has no `{}` events",
+                    config.label
+                )));
+            }
+            (splits.train.len() - train_positives) as f64 / train_positives as f64
+        }
+    };
+
+    let artifact_dir = artifact_dir.as_ref().join("training");
+    std::fs::create_dir_all(&artifact_dir).map_err(|e| Error::io(&artifact_dir, e))?;
+
+    let batcher = BethBatcher::new(scaler.clone()).with_positive_weight(positive_weight);
+    let mut train_loader = DataLoaderBuilder::new(batcher.clone())
+        .batch_size(config.batch_size)
+        .shuffle(config.seed)
+        .set_device(device.clone());
+    let mut valid_loader = DataLoaderBuilder::new(batcher)
+        .batch_size(config.validation_batch_size)
+        .set_device(device.clone());
+    if config.num_workers > 0 {
+        train_loader = train_loader.num_workers(config.num_workers);
+        valid_loader = valid_loader.num_workers(config.num_workers);
+    }
+    let train_loader = train_loader.build(Arc::new(splits.train.clone()));
+    let valid_loader = valid_loader.build(Arc::new(splits.validation.clone()));
+
+    let sinks: [Arc<Mutex<Vec<f64>>>; 7] = Default::default();
+    use BinaryMetricKind as K;
+    let valid_loss = BinaryMetric::recording(K::Loss, sinks[1].clone());
+    let mut training = SupervisedTraining::new(&artifact_dir, train_loader, valid_loader)
+        .metric_train_numeric(BinaryMetric::recording(K::Loss, sinks[0].clone()))
+        .metric_valid_numeric(valid_loss.clone())
+        .metric_valid_numeric(BinaryMetric::recording(K::Accuracy, sinks[2].clone()))
+        .metric_valid_numeric(BinaryMetric::recording(K::Precision, sinks[3].clone()))
+        .metric_valid_numeric(BinaryMetric::recording(K::Recall, sinks[4].clone()))
+        .metric_valid_numeric(BinaryMetric::recording(K::F1, sinks[5].clone()))
+        .metric_valid_numeric(BinaryMetric::recording(K::Auroc, sinks[6].clone()))
+        .with_file_checkpointer(NamedMpkFileRecorder::<FullPrecisionSettings>::new())
+        .with_checkpointing_strategy(KeepLastNCheckpoints::new(config.num_epochs))
+        .with_application_logger(None)
+        .num_epochs(config.num_epochs);
+    if let Some(patience) = config.early_stopping_patience {
+        training = training.early_stopping(MetricEarlyStoppingStrategy::new(
+            &valid_loss,
+            Aggregate::Mean,
+            Direction::Lowest,
+            Split::Valid,
+            StoppingCondition::NoImprovementSince { n_epochs: patience },
+        ));
+    }
+    training = match progress {
+        Progress::Default => training,
+        Progress::Silent => training.renderer(ObservingRenderer(Box::new(|_| {}))),
+        Progress::Observe(callback) => training.renderer(ObservingRenderer(callback)),
+        Progress::Custom(renderer) => training.renderer(BoxedRenderer(renderer)),
+    };
+
+    // NdArray's generator is global to the process: concurrent trainings in one process draw
+    // from it in turn and are not reproducible; one at a time, a seed gives the same weights.
+    B::seed(device, config.seed);
+    // Members are drawn one after another from the seeded generator: member 0 starts from
+    // exactly the weights the single network would.
+    let network = if config.ensemble == 1 {
+        TrainingNetwork::Single(config.model.init::<B>(device).materialize())
+    } else {
+        let members: Vec<ThreatDetector<B>> = (0..config.ensemble)
+            .map(|_| config.model.init::<B>(device).materialize())
+            .collect();
+        TrainingNetwork::Stacked(ThreatEnsemble::stack(&members, &config.model))
+    };
+    let result = training.launch(Learner::new(
+        network,
+        config.optimizer().init(),
+        config.learning_rate,
+    ));
+    drop(result.renderer);
+
+    let take = |i: usize| sinks[i].lock().expect("metric history lock").clone();
+    let mut history = EpochHistory {
+        train_loss: take(0),
+        valid_loss: take(1),
+        valid_accuracy: take(2),
+        valid_precision: take(3),
+        valid_recall: take(4),
+        valid_f1: take(5),
+        valid_auroc: take(6),
+        best_epoch: 0,
+    };
+    let epochs_run = history.valid_loss.len();
+    if epochs_run == 0 {
+        return Err(Error::Training(
+            "the learner finished without a single validation epoch".into(),
+        ));
+    }
+    let best = history
+        .valid_loss
+        .iter()
+        .enumerate()
+        .fold(
+            (0, f64::INFINITY),
+            |best, (i, &l)| if l < best.1 { (i, l) } else { best },
+        )
+        .0;
+    history.best_epoch = best + 1;
+    let inner_device = result.model.devices()[0].clone();
+    let mut model = result.model;
+    if history.best_epoch != epochs_run {
+        let checkpoint = artifact_dir
+            .join("checkpoint")
+            .join(format!("model-{}", history.best_epoch));
+        let recorder = NamedMpkFileRecorder::<FullPrecisionSettings>::new();
+        model = model
+            .load_file(&checkpoint, &recorder, &inner_device)
+            .map_err(|e| Error::Artifact {
+                path: checkpoint.with_extension("mpk"),
+                message: format!("cannot reload the best epoch's checkpoint: {e}"),
+            })?;
+    }
+
+    let metadata = DetectorMetadata {
+        crate_version: env!("CARGO_PKG_VERSION").to_string(),
+        burn_version: crate::detector::BURN_VERSION.to_string(),
+        feature_set: config.feature_set,
+        label: config.label,
+        model: config.model.clone(),
+        training: Some(serde_json::to_value(config).expect("config serialises")),
+        threshold_rule: config.threshold,
+        data_source: provenance.source.clone(),
+        synthetic: provenance.synthetic,
+        train_rows: splits.train.len() as u64,
+        train_positives: train_positives as u64,
+        validation_rows: splits.validation.len() as u64,
+        carved_validation: splits.carved.clone(),
+    };
+    let members = model.into_members(&config.model);
+    let provisional = Detector::ensemble(members, scaler, 0.5, metadata)?;
+    let validation_scores = provisional.score_dataset(&splits.validation)?;
+    let threshold = config
+        .threshold
+        .choose(&validation_scores, splits.validation.targets());
+    let detector = provisional.with_threshold(threshold)?;
+    let validation_report =
+        EvaluationReport::compute(&validation_scores, splits.validation.targets(), threshold)?;
+    let test_report = evaluate(&detector, &splits.test)?;
+    Ok(TrainingOutcome {
+        detector,
+        history,
+        validation_report,
+        test_report,
+    })
+}

@@ -99,7 +99,7 @@ printf 'NDJSON x%-5d      : %9.0f events/s    p50 %.3f ms  p99 %.3f ms  non-2xx 
   "$BATCH" "$rate" "$p50" "$p99" "$bad" "$errors"
 
 # Sustained: long enough for 10 M events at the rate just measured.
-sustain=$(python3 -c "import math; print(max(10, math.ceil(10e6 / $rate * 1.1)))")
+sustain=$(python3 -c "import math; print(max(10, math.ceil(10e6 / $rate * 1.5)))")
 before=$(metric beth_detect_events_total)
 ( while kill -0 "$server" 2> /dev/null; do
     awk '/VmRSS/ {print $2}' "/proc/$server/status"; sleep 0.5

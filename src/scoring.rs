@@ -32,6 +32,7 @@
 //! ```
 
 use std::io::{Read, Write};
+use std::ops::Range;
 use std::path::Path;
 use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, sync_channel};
 use std::time::SystemTime;
@@ -202,14 +203,15 @@ impl Read for LiveInput {
 struct Pending {
     events: Vec<BethEvent>,
     bytes: Vec<u8>,
-    ends: Vec<usize>,
+    /// Each record's bytes in `bytes`.
+    ranges: Vec<Range<usize>>,
 }
 
 impl Pending {
     fn clear(&mut self) {
         self.events.clear();
         self.bytes.clear();
-        self.ends.clear();
+        self.ranges.clear();
     }
 }
 
@@ -247,7 +249,7 @@ pub fn score_stream<B: Backend, R: Read, W: Write>(
     let mut pending = Pending {
         events: Vec::with_capacity(options.batch_size),
         bytes: Vec::new(),
-        ends: Vec::with_capacity(options.batch_size),
+        ranges: Vec::with_capacity(options.batch_size),
     };
     let cpu = options.cpu_fast_path.then(|| detector.cpu_scorer());
     let mut model = |rows: &[f32]| match &cpu {
@@ -262,8 +264,9 @@ pub fn score_stream<B: Backend, R: Read, W: Write>(
             Some(Err(e)) if e.is_would_block() => None,
             Some(Ok(event)) => {
                 pending.events.push(event);
+                let start = pending.bytes.len();
                 pending.bytes.extend_from_slice(reader.record_bytes());
-                pending.ends.push(pending.bytes.len());
+                pending.ranges.push(start..pending.bytes.len());
                 if pending.events.len() < options.batch_size {
                     continue;
                 }
@@ -284,9 +287,14 @@ pub fn score_stream<B: Backend, R: Read, W: Write>(
         };
         if !pending.events.is_empty() {
             let (events, alerts) = batch
-                .score(&pending, &mut model, options.only_alerts, |line| {
-                    out.write_all(line)
-                })
+                .score(
+                    &pending.events,
+                    &pending.bytes,
+                    &pending.ranges,
+                    &mut model,
+                    options.only_alerts,
+                    |line| out.write_all(line),
+                )
                 .map_err(io)?;
             summary.events += events;
             summary.alerts += alerts;
@@ -351,36 +359,38 @@ impl BodyScorer {
     /// Parses every line of `body` first (the first bad one is the error, and nothing is
     /// scored), then scores them. `name` is what errors call the body.
     pub fn score(&self, body: &[u8], name: &Path) -> Result<BodyScore> {
-        let mut pending = Pending {
-            events: Vec::new(),
-            bytes: Vec::new(),
-            ends: Vec::new(),
-        };
         self.scaler
             .feature_set()
             .check_schema(Schema::Tracee, name)?;
-        let mut byte = 0;
-        for (line, record) in (1u64..).zip(body.split(|&b| b == b'\n')) {
-            let position = crate::error::Position {
-                path: name.to_path_buf(),
-                line,
-                byte,
-            };
-            byte += record.len() as u64 + 1;
-            let record = record.strip_suffix(b"\r").unwrap_or(record);
-            if record.iter().all(u8::is_ascii_whitespace) {
-                continue;
+        let mut events = Vec::new();
+        // Records are scored and written from the body itself, not copied.
+        let mut ranges = Vec::new();
+        let mut start = 0;
+        let mut line = 1u64;
+        while start < body.len() {
+            let end = memchr::memchr(b'\n', &body[start..]).map_or(body.len(), |i| start + i);
+            let mut record = start..end;
+            if body[..end].ends_with(b"\r") {
+                record.end -= 1;
             }
-            let event = crate::data::decode_tracee_record(record, position)?;
-            pending.events.push(event);
-            pending.bytes.extend_from_slice(record);
-            pending.ends.push(pending.bytes.len());
+            let bytes = &body[record.clone()];
+            if !bytes.iter().all(u8::is_ascii_whitespace) {
+                let position = || crate::error::Position {
+                    path: name.to_path_buf(),
+                    line,
+                    byte: start as u64,
+                };
+                events.push(crate::data::decode_tracee_record_lazily(bytes, position)?);
+                ranges.push(record);
+            }
+            start = end + 1;
+            line += 1;
         }
         let mut batch = BatchScorer::new(&self.scaler, self.threshold, self.lines.clone());
         let mut alerts = Vec::new();
         let mut model = |rows: &[f32]| self.cpu.score(rows);
         let (events, _) = batch
-            .score(&pending, &mut model, true, |line| {
+            .score(&events, body, &ranges, &mut model, true, |line| {
                 alerts.push(line.to_vec());
                 Ok(())
             })
@@ -414,30 +424,26 @@ impl<'a> BatchScorer<'a> {
     /// Writes each line through `write`; returns (events, alerts).
     fn score(
         &mut self,
-        pending: &Pending,
+        events: &[BethEvent],
+        bytes: &[u8],
+        ranges: &[Range<usize>],
         model: &mut dyn FnMut(&[f32]) -> Vec<f32>,
         only_alerts: bool,
         mut write: impl FnMut(&[u8]) -> std::io::Result<()>,
     ) -> std::io::Result<(u64, u64)> {
         let width = FEATURE_WIDTH;
-        self.features.resize(pending.events.len() * width, 0.0);
-        for (e, row) in pending
-            .events
-            .iter()
-            .zip(self.features.chunks_exact_mut(width))
-        {
+        self.features.resize(events.len() * width, 0.0);
+        for (e, row) in events.iter().zip(self.features.chunks_exact_mut(width)) {
             self.scaler.transform_into(e, row);
         }
         let scores = model(&self.features);
         let alert: Vec<bool> = scores.iter().map(|&s| s as f64 >= self.threshold).collect();
-        let reasons = self.reasons(&pending.events, &scores, &alert, model);
+        let reasons = self.reasons(events, &scores, &alert, model);
         let only_alerts = only_alerts || self.lines.format == OutputFormat::Falco;
         let now = SystemTime::now();
-        let mut start = 0;
         let mut alerts = 0;
-        for (i, (&end, &score)) in pending.ends.iter().zip(&scores).enumerate() {
-            let record = &pending.bytes[start..end];
-            start = end;
+        for (i, (range, &score)) in ranges.iter().zip(&scores).enumerate() {
+            let record = &bytes[range.clone()];
             alerts += alert[i] as u64;
             if only_alerts && !alert[i] {
                 continue;
@@ -448,7 +454,7 @@ impl<'a> BatchScorer<'a> {
                 .write(record, score, alert[i], reasons, now, &mut self.line)?;
             write(&self.line)?;
         }
-        Ok((pending.events.len() as u64, alerts))
+        Ok((events.len() as u64, alerts))
     }
 
     /// Every event's reasons (empty unless it is an alert), when explaining.

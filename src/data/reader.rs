@@ -140,22 +140,30 @@ struct TraceeEvent {
     return_value: i64,
 }
 
-/// Tracee prints `eventId` as a string (`"257"`); older versions printed a number.
+/// Tracee prints `eventId` as a string (`"257"`); older versions printed a number. A visitor
+/// that takes either, so nothing is buffered and no error is built on the way.
 fn number_or_string<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<u32, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Either<'a> {
-        Number(u32),
-        Text(&'a str),
+    struct EventId;
+    impl serde::de::Visitor<'_> for EventId {
+        type Value = u32;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a non-negative 32-bit integer, or one as a string")
+        }
+        fn visit_u64<E: serde::de::Error>(self, v: u64) -> std::result::Result<u32, E> {
+            u32::try_from(v).map_err(|_| E::custom(format!("eventId: {v} is out of range")))
+        }
+        fn visit_i64<E: serde::de::Error>(self, v: i64) -> std::result::Result<u32, E> {
+            u32::try_from(v).map_err(|_| E::custom(format!("eventId: {v} is out of range")))
+        }
+        fn visit_str<E: serde::de::Error>(self, s: &str) -> std::result::Result<u32, E> {
+            s.parse().map_err(|_| {
+                E::custom(format!(
+                    "eventId: expected a non-negative integer, found {s:?}"
+                ))
+            })
+        }
     }
-    match Either::deserialize(d)? {
-        Either::Number(n) => Ok(n),
-        Either::Text(s) => s.parse().map_err(|_| {
-            serde::de::Error::custom(format!(
-                "eventId: expected a non-negative integer, found {s:?}"
-            ))
-        }),
-    }
+    d.deserialize_any(EventId)
 }
 
 pub(crate) fn decode_tracee(line: &[u8]) -> std::result::Result<BethEvent, String> {
@@ -189,8 +197,16 @@ pub(crate) fn decode_tracee(line: &[u8]) -> std::result::Result<BethEvent, Strin
 
 /// Decodes one Tracee JSON line (without its terminator) found at `position`.
 pub fn decode_tracee_record(line: &[u8], position: Position) -> Result<BethEvent> {
+    decode_tracee_record_lazily(line, || position)
+}
+
+/// [`decode_tracee_record`] with the position made only if the line is bad.
+pub fn decode_tracee_record_lazily(
+    line: &[u8],
+    position: impl FnOnce() -> Position,
+) -> Result<BethEvent> {
     decode_tracee(line).map_err(|message| Error::Record {
-        position,
+        position: position(),
         expected: "a Tracee JSON event object".into(),
         found: message,
     })

@@ -1,7 +1,7 @@
 //! `beth-detect serve` end to end: a real server process on a free loopback port, real HTTP
 //! clients, the metrics it exposes, the alerts it writes compared with offline `score`, and
 //! forwarding to a receiver that is then stopped.
-#![cfg(feature = "serve")]
+#![cfg(all(feature = "serve", target_os = "linux"))]
 
 mod common;
 
@@ -113,11 +113,9 @@ impl Served {
 
     /// SIGTERM, then the exit status (within 20 s).
     fn terminate(mut self) -> std::process::ExitStatus {
-        let killed = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(killed.success());
+        // SAFETY: kill(2) with the pid of our own child and a valid signal number.
+        let killed = unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+        assert_eq!(killed, 0);
         let started = Instant::now();
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {

@@ -23,6 +23,7 @@
 pub mod artifact;
 pub mod backend;
 pub mod batch;
+pub mod benchmark;
 pub mod cpu_scorer;
 pub mod data;
 pub mod detector;

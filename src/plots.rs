@@ -58,19 +58,9 @@ pub fn write_evaluation_plots(
     threshold: f64,
 ) -> Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    let points = curve(scores, targets);
     let positives = targets.iter().filter(|&&t| t != 0).count() as f64;
     let negatives = targets.len() as f64 - positives;
-    let rate = |a: u64, b: f64| if b > 0.0 { a as f64 / b } else { 0.0 };
-
-    let mut roc: Vec<(f64, f64)> = vec![(0.0, 0.0)];
-    roc.extend(points.iter().map(|p| {
-        (
-            rate(p.confusion.fp, negatives),
-            rate(p.confusion.tp, positives),
-        )
-    }));
-    let roc = thin(roc);
+    let (roc, pr) = roc_and_pr(scores, targets);
     let auc = auroc(scores, targets).map_or("n/a (one class)".into(), |a| format!("{a:.4}"));
     let roc_file = dir.join("roc.png");
     render(&roc_file, |area| {
@@ -97,19 +87,6 @@ pub fn write_evaluation_plots(
         legend(&mut chart, SeriesLabelPosition::LowerRight)
     })?;
 
-    let pr: Vec<(f64, f64)> = points
-        .iter()
-        .map(|p| {
-            let c = &p.confusion;
-            let precision = if c.tp + c.fp > 0 {
-                c.tp as f64 / (c.tp + c.fp) as f64
-            } else {
-                1.0
-            };
-            (rate(c.tp, positives), precision)
-        })
-        .collect();
-    let pr = thin(pr);
     let ap = average_precision(scores, targets).map_or("n/a".into(), |a| format!("{a:.4}"));
     let base = if targets.is_empty() {
         0.0
@@ -194,6 +171,111 @@ pub fn write_evaluation_plots(
         legend(&mut chart, SeriesLabelPosition::UpperRight)
     })?;
     Ok(vec![roc_file, pr_file, histogram_file])
+}
+
+/// Points of a curve, in the chart's coordinates.
+type Curve = Vec<(f64, f64)>;
+
+/// The ROC curve (false-positive rate, true-positive rate) and the precision–recall curve
+/// (recall, precision) of scored labels, thinned for drawing.
+fn roc_and_pr(scores: &[f32], targets: &[u8]) -> (Curve, Curve) {
+    let points = curve(scores, targets);
+    let positives = targets.iter().filter(|&&t| t != 0).count() as f64;
+    let negatives = targets.len() as f64 - positives;
+    let rate = |a: u64, b: f64| if b > 0.0 { a as f64 / b } else { 0.0 };
+    let mut roc: Vec<(f64, f64)> = vec![(0.0, 0.0)];
+    roc.extend(points.iter().map(|p| {
+        (
+            rate(p.confusion.fp, negatives),
+            rate(p.confusion.tp, positives),
+        )
+    }));
+    let pr = points
+        .iter()
+        .map(|p| {
+            let c = &p.confusion;
+            let precision = if c.tp + c.fp > 0 {
+                c.tp as f64 / (c.tp + c.fp) as f64
+            } else {
+                1.0
+            };
+            (rate(c.tp, positives), precision)
+        })
+        .collect();
+    (thin(roc), thin(pr))
+}
+
+/// Writes `roc.png` and `precision_recall.png` into `dir` with one curve per series
+/// `(name, scores, labels)` — several detectors, or seeds, compared on one chart.
+pub fn write_comparison_plots(
+    dir: &Path,
+    title: &str,
+    series: &[(String, &[f32], &[u8])],
+) -> Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let curves: Vec<(String, Curve, Curve, RGBColor)> = series
+        .iter()
+        .enumerate()
+        .map(|(i, (name, scores, targets))| {
+            let (roc, pr) = roc_and_pr(scores, targets);
+            let auc = auroc(scores, targets).map_or("n/a".into(), |a| format!("{a:.4}"));
+            let ap = average_precision(scores, targets).map_or("n/a".into(), |a| format!("{a:.4}"));
+            let (r, g, b) = Palette99::pick(i).to_rgba().rgb();
+            let colour = RGBColor(r, g, b);
+            (format!("{name} (AUROC {auc}, AP {ap})"), roc, pr, colour)
+        })
+        .collect();
+    let mut files = Vec::new();
+    for (file, caption, x, y, pick) in [
+        (
+            "roc.png",
+            "ROC",
+            "false positive rate",
+            "true positive rate",
+            0,
+        ),
+        (
+            "precision_recall.png",
+            "Precision-recall",
+            "recall",
+            "precision",
+            1,
+        ),
+    ] {
+        let path = dir.join(file);
+        render(&path, |area| {
+            let mut chart = ChartBuilder::on(area)
+                .caption(format!("{caption} · {title}"), caption_font())
+                .margin(20)
+                .x_label_area_size(50)
+                .y_label_area_size(60)
+                .build_cartesian_2d(0f64..1f64, 0f64..1.02f64)?;
+            chart
+                .configure_mesh()
+                .x_desc(x)
+                .y_desc(y)
+                .label_style(label_font())
+                .draw()?;
+            for (name, roc, pr, colour) in &curves {
+                let points = if pick == 0 { roc.clone() } else { pr.clone() };
+                let colour = *colour;
+                chart
+                    .draw_series(LineSeries::new(points, colour.stroke_width(2)))?
+                    .label(name.as_str())
+                    .legend(move |(x, y)| {
+                        PathElement::new([(x, y), (x + 20, y)], colour.stroke_width(2))
+                    });
+            }
+            let position = if pick == 0 {
+                SeriesLabelPosition::LowerRight
+            } else {
+                SeriesLabelPosition::LowerLeft
+            };
+            legend(&mut chart, position)
+        })?;
+        files.push(path);
+    }
+    Ok(files)
 }
 
 /// Writes `training_curves.png` into `dir`: training and validation loss per epoch on the left

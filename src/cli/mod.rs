@@ -2,6 +2,7 @@
 
 use clap::{Parser, Subcommand};
 
+mod benchmark;
 mod eval;
 mod inspect;
 mod interop;
@@ -34,6 +35,11 @@ enum Command {
     ///
     /// Example: beth-detect eval --model detector --data beth/labelled_testing_data.csv --json
     Eval(eval::Args),
+    /// Train and evaluate every detector kind with seeds 1..N, as `train --seed S` would, and
+    /// summarise: AUROC mean/std/min, the paper's 0/1 AUROC, AP, recall at 1% FPR, F1.
+    ///
+    /// Example: beth-detect benchmark --data beth/ --seeds 5 --json
+    Benchmark(benchmark::Args),
     /// Score events: the input's rows with `score` and `prediction` appended.
     ///
     /// Example: beth-detect score --model detector --input events.csv --output scored.csv
@@ -70,6 +76,7 @@ pub fn run(cli: Cli) -> beth_detect::Result<()> {
         Command::Synth(args) => synth::run(args),
         Command::Train(args) => train::run(args),
         Command::Eval(args) => eval::run(args),
+        Command::Benchmark(args) => benchmark::run(args),
         Command::Score(args) => score::run(args),
         #[cfg(feature = "serve")]
         Command::Serve(args) => serve::run(args),

@@ -63,30 +63,13 @@ pub fn write_evaluation_plots(
     let (roc, pr) = roc_and_pr(scores, targets);
     let auc = auroc(scores, targets).map_or("n/a (one class)".into(), |a| format!("{a:.4}"));
     let roc_file = dir.join("roc.png");
-    render(&roc_file, |area| {
-        let mut chart = ChartBuilder::on(area)
-            .caption(format!("ROC · {title} · AUROC {auc}"), caption_font())
-            .margin(20)
-            .x_label_area_size(50)
-            .y_label_area_size(60)
-            .build_cartesian_2d(0f64..1f64, 0f64..1f64)?;
-        chart
-            .configure_mesh()
-            .x_desc("false positive rate")
-            .y_desc("true positive rate")
-            .label_style(label_font())
-            .draw()?;
-        chart
-            .draw_series(LineSeries::new(roc, BLUE.stroke_width(2)))?
-            .label("detector")
-            .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], BLUE.stroke_width(2)));
-        chart
-            .draw_series(LineSeries::new([(0.0, 0.0), (1.0, 1.0)], BLACK.mix(0.4)))?
-            .label("chance")
-            .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], BLACK.mix(0.4)));
-        legend(&mut chart, SeriesLabelPosition::LowerRight)
-    })?;
-
+    draw_curves(
+        &roc_file,
+        &format!("ROC · {title} · AUROC {auc}"),
+        ROC_AXES,
+        &[("detector".into(), roc, BLUE)],
+        ("chance".into(), vec![(0.0, 0.0), (1.0, 1.0)]),
+    )?;
     let ap = average_precision(scores, targets).map_or("n/a".into(), |a| format!("{a:.4}"));
     let base = if targets.is_empty() {
         0.0
@@ -94,32 +77,16 @@ pub fn write_evaluation_plots(
         positives / targets.len() as f64
     };
     let pr_file = dir.join("precision_recall.png");
-    render(&pr_file, |area| {
-        let mut chart = ChartBuilder::on(area)
-            .caption(
-                format!("Precision-recall · {title} · AP {ap}"),
-                caption_font(),
-            )
-            .margin(20)
-            .x_label_area_size(50)
-            .y_label_area_size(60)
-            .build_cartesian_2d(0f64..1f64, 0f64..1.02f64)?;
-        chart
-            .configure_mesh()
-            .x_desc("recall")
-            .y_desc("precision")
-            .label_style(label_font())
-            .draw()?;
-        chart
-            .draw_series(LineSeries::new(pr, BLUE.stroke_width(2)))?
-            .label("detector")
-            .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], BLUE.stroke_width(2)));
-        chart
-            .draw_series(LineSeries::new([(0.0, base), (1.0, base)], BLACK.mix(0.4)))?
-            .label(format!("positive rate {base:.4}"))
-            .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], BLACK.mix(0.4)));
-        legend(&mut chart, SeriesLabelPosition::LowerLeft)
-    })?;
+    draw_curves(
+        &pr_file,
+        &format!("Precision-recall · {title} · AP {ap}"),
+        PR_AXES,
+        &[("detector".into(), pr, BLUE)],
+        (
+            format!("positive rate {base:.4}"),
+            vec![(0.0, base), (1.0, base)],
+        ),
+    )?;
 
     let (benign, suspicious) = class_histograms(scores, targets);
     let top = benign
@@ -176,6 +143,63 @@ pub fn write_evaluation_plots(
 /// Points of a curve, in the chart's coordinates.
 type Curve = Vec<(f64, f64)>;
 
+/// A chart's axis names and the legend's corner.
+struct Axes {
+    x: &'static str,
+    y: &'static str,
+    legend: SeriesLabelPosition,
+}
+
+const ROC_AXES: Axes = Axes {
+    x: "false positive rate",
+    y: "true positive rate",
+    legend: SeriesLabelPosition::LowerRight,
+};
+const PR_AXES: Axes = Axes {
+    x: "recall",
+    y: "precision",
+    legend: SeriesLabelPosition::LowerLeft,
+};
+
+/// One chart of curves on the unit square, each `(name, points, colour)`, and a grey
+/// reference line (chance, or the positive rate).
+fn draw_curves(
+    path: &Path,
+    caption: &str,
+    axes: Axes,
+    curves: &[(String, Curve, RGBColor)],
+    reference: (String, Curve),
+) -> Result<()> {
+    render(path, |area| {
+        let mut chart = ChartBuilder::on(area)
+            .caption(caption, caption_font())
+            .margin(20)
+            .x_label_area_size(50)
+            .y_label_area_size(60)
+            .build_cartesian_2d(0f64..1f64, 0f64..1.02f64)?;
+        chart
+            .configure_mesh()
+            .x_desc(axes.x)
+            .y_desc(axes.y)
+            .label_style(label_font())
+            .draw()?;
+        for (name, points, colour) in curves {
+            let colour = *colour;
+            chart
+                .draw_series(LineSeries::new(points.clone(), colour.stroke_width(2)))?
+                .label(name.as_str())
+                .legend(move |(x, y)| {
+                    PathElement::new([(x, y), (x + 20, y)], colour.stroke_width(2))
+                });
+        }
+        chart
+            .draw_series(LineSeries::new(reference.1.clone(), BLACK.mix(0.4)))?
+            .label(reference.0.as_str())
+            .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], BLACK.mix(0.4)));
+        legend(&mut chart, axes.legend)
+    })
+}
+
 /// The ROC curve (false-positive rate, true-positive rate) and the precision–recall curve
 /// (recall, precision) of scored labels, thinned for drawing.
 fn roc_and_pr(scores: &[f32], targets: &[u8]) -> (Curve, Curve) {
@@ -225,56 +249,31 @@ pub fn write_comparison_plots(
             (format!("{name} (AUROC {auc}, AP {ap})"), roc, pr, colour)
         })
         .collect();
-    let mut files = Vec::new();
-    for (file, caption, x, y, pick) in [
+    let (roc, pr): (Vec<_>, Vec<_>) = curves
+        .into_iter()
+        .map(|(name, roc, pr, colour)| ((name.clone(), roc, colour), (name, pr, colour)))
+        .unzip();
+    let base = series.first().map_or(0.0, |(_, _, targets)| {
+        targets.iter().filter(|&&t| t != 0).count() as f64 / targets.len().max(1) as f64
+    });
+    let files = vec![dir.join("roc.png"), dir.join("precision_recall.png")];
+    draw_curves(
+        &files[0],
+        &format!("ROC · {title}"),
+        ROC_AXES,
+        &roc,
+        ("chance".into(), vec![(0.0, 0.0), (1.0, 1.0)]),
+    )?;
+    draw_curves(
+        &files[1],
+        &format!("Precision-recall · {title}"),
+        PR_AXES,
+        &pr,
         (
-            "roc.png",
-            "ROC",
-            "false positive rate",
-            "true positive rate",
-            0,
+            format!("positive rate {base:.4}"),
+            vec![(0.0, base), (1.0, base)],
         ),
-        (
-            "precision_recall.png",
-            "Precision-recall",
-            "recall",
-            "precision",
-            1,
-        ),
-    ] {
-        let path = dir.join(file);
-        render(&path, |area| {
-            let mut chart = ChartBuilder::on(area)
-                .caption(format!("{caption} · {title}"), caption_font())
-                .margin(20)
-                .x_label_area_size(50)
-                .y_label_area_size(60)
-                .build_cartesian_2d(0f64..1f64, 0f64..1.02f64)?;
-            chart
-                .configure_mesh()
-                .x_desc(x)
-                .y_desc(y)
-                .label_style(label_font())
-                .draw()?;
-            for (name, roc, pr, colour) in &curves {
-                let points = if pick == 0 { roc.clone() } else { pr.clone() };
-                let colour = *colour;
-                chart
-                    .draw_series(LineSeries::new(points, colour.stroke_width(2)))?
-                    .label(name.as_str())
-                    .legend(move |(x, y)| {
-                        PathElement::new([(x, y), (x + 20, y)], colour.stroke_width(2))
-                    });
-            }
-            let position = if pick == 0 {
-                SeriesLabelPosition::LowerRight
-            } else {
-                SeriesLabelPosition::LowerLeft
-            };
-            legend(&mut chart, position)
-        })?;
-        files.push(path);
-    }
+    )?;
     Ok(files)
 }
 

@@ -35,6 +35,7 @@ pub mod falco;
 pub mod features;
 pub mod interop;
 pub mod model;
+pub mod models;
 pub mod plots;
 pub mod scoring;
 #[cfg(feature = "serve")]

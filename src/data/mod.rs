@@ -5,6 +5,7 @@ mod dataset;
 mod reader;
 mod record;
 mod rng;
+pub(crate) use rng::Rng;
 mod schema;
 mod splits;
 pub mod synth;

@@ -235,13 +235,16 @@ pub fn score_stream<B: Backend, R: Read, W: Write>(
     }
     detector.check_schema(reader.schema(), reader.path())?;
     let io = |e: std::io::Error| Error::io(out_name, e);
-    let lines = LineWriter::new(
+    let batch = BatchScorer::new(
         detector,
-        options.format,
-        options.explain,
-        split_header(reader.header_bytes()),
+        LineWriter::new(
+            detector,
+            options.format,
+            options.explain,
+            split_header(reader.header_bytes()),
+        ),
     );
-    if let Some(header) = lines.csv_header(reader.header_bytes()) {
+    if let Some(header) = batch.lines.csv_header(reader.header_bytes()) {
         out.write_all(&header).map_err(io)?;
         out.flush().map_err(io)?;
     }
@@ -256,7 +259,6 @@ pub fn score_stream<B: Backend, R: Read, W: Write>(
         Some(cpu) => cpu.score(rows),
         None => detector.score_feature_rows(rows),
     };
-    let mut batch = BatchScorer::new(detector.scaler(), detector.threshold(), lines);
     loop {
         // What happens after this batch is written: go on, stop at the end, or fail.
         let after: Option<Result<()>> = match reader.read_event() {
@@ -318,9 +320,7 @@ pub fn score_stream<B: Backend, R: Read, W: Write>(
 pub struct BodyScorer {
     kind: &'static str,
     cpu: CpuScorer,
-    scaler: FeatureScaler,
-    threshold: f64,
-    lines: LineWriter,
+    batch: BatchScorer,
 }
 
 /// What one body held.
@@ -335,20 +335,23 @@ pub struct BodyScore {
 impl BodyScorer {
     /// Takes what it needs from the detector (scoring runs on the CPU path); `format` is
     /// [`OutputFormat::JsonLines`] or [`OutputFormat::Falco`] (a CSV request is answered with
-    /// JSON lines too: Tracee events have no CSV form).
-    pub fn new<B: Backend>(detector: &Detector<B>, format: OutputFormat, explain: bool) -> Self {
-        let format = match format {
-            OutputFormat::Csv => OutputFormat::JsonLines,
-            other => other,
-        };
-        BodyScorer {
+    /// JSON lines too: Tracee events have no CSV form). Fails if the detector's features need
+    /// a column Tracee events lack.
+    pub fn new<B: Backend>(
+        detector: &Detector<B>,
+        format: OutputFormat,
+        explain: bool,
+    ) -> Result<Self> {
+        detector.check_schema(Schema::Tracee, Path::new("Tracee events"))?;
+        Ok(BodyScorer {
             kind: detector.kind(),
             // Requests are small and run concurrently; one thread each.
             cpu: detector.cpu_scorer().with_threads(1),
-            scaler: detector.scaler().clone(),
-            threshold: detector.threshold(),
-            lines: LineWriter::new(detector, format, explain, Vec::new()),
-        }
+            batch: BatchScorer::new(
+                detector,
+                LineWriter::new(detector, format, explain, Vec::new()),
+            ),
+        })
     }
 
     /// The detector kind's name.
@@ -359,9 +362,6 @@ impl BodyScorer {
     /// Parses every line of `body` first (the first bad one is the error, and nothing is
     /// scored), then scores them. `name` is what errors call the body.
     pub fn score(&self, body: &[u8], name: &Path) -> Result<BodyScore> {
-        self.scaler
-            .feature_set()
-            .check_schema(Schema::Tracee, name)?;
         let mut events = Vec::new();
         // Records are scored and written from the body itself, not copied.
         let mut ranges = Vec::new();
@@ -380,16 +380,16 @@ impl BodyScorer {
                     line,
                     byte: start as u64,
                 };
-                events.push(crate::data::decode_tracee_record_lazily(bytes, position)?);
+                events.push(crate::data::decode_tracee_record(bytes, position)?);
                 ranges.push(record);
             }
             start = end + 1;
             line += 1;
         }
-        let mut batch = BatchScorer::new(&self.scaler, self.threshold, self.lines.clone());
         let mut alerts = Vec::new();
         let mut model = |rows: &[f32]| self.cpu.score(rows);
-        let (events, _) = batch
+        let (events, _) = self
+            .batch
             .score(&events, body, &ranges, &mut model, true, |line| {
                 alerts.push(line.to_vec());
                 Ok(())
@@ -399,31 +399,27 @@ impl BodyScorer {
     }
 }
 
-/// Scores a batch of records, explains its alerts, and writes the lines.
-struct BatchScorer<'a> {
-    scaler: &'a FeatureScaler,
-    threshold: f64,
+/// Scores a batch of records, explains its alerts, and writes the lines. Built once per run
+/// (or per server) and shared: nothing in it changes while scoring.
+#[derive(Debug, Clone)]
+struct BatchScorer {
+    scaler: FeatureScaler,
     lines: LineWriter,
     explainer: Option<Explainer>,
-    features: Vec<f32>,
-    line: Vec<u8>,
 }
 
-impl<'a> BatchScorer<'a> {
-    fn new(scaler: &'a FeatureScaler, threshold: f64, lines: LineWriter) -> Self {
+impl BatchScorer {
+    fn new<B: Backend>(detector: &Detector<B>, lines: LineWriter) -> Self {
         BatchScorer {
-            scaler,
-            threshold,
-            explainer: lines.explain.then(|| Explainer::new(scaler)),
+            scaler: detector.scaler().clone(),
+            explainer: lines.explain.then(|| Explainer::new(detector.scaler())),
             lines,
-            features: Vec::new(),
-            line: Vec::new(),
         }
     }
 
     /// Writes each line through `write`; returns (events, alerts).
     fn score(
-        &mut self,
+        &self,
         events: &[BethEvent],
         bytes: &[u8],
         ranges: &[Range<usize>],
@@ -431,28 +427,29 @@ impl<'a> BatchScorer<'a> {
         only_alerts: bool,
         mut write: impl FnMut(&[u8]) -> std::io::Result<()>,
     ) -> std::io::Result<(u64, u64)> {
-        let width = FEATURE_WIDTH;
-        self.features.resize(events.len() * width, 0.0);
-        for (e, row) in events.iter().zip(self.features.chunks_exact_mut(width)) {
+        let mut features = vec![0.0f32; events.len() * FEATURE_WIDTH];
+        for (e, row) in events.iter().zip(features.chunks_exact_mut(FEATURE_WIDTH)) {
             self.scaler.transform_into(e, row);
         }
-        let scores = model(&self.features);
-        let alert: Vec<bool> = scores.iter().map(|&s| s as f64 >= self.threshold).collect();
+        let scores = model(&features);
+        let threshold = self.lines.threshold;
+        let alert: Vec<bool> = scores.iter().map(|&s| s as f64 >= threshold).collect();
         let reasons = self.reasons(events, &scores, &alert, model);
         let only_alerts = only_alerts || self.lines.format == OutputFormat::Falco;
         let now = SystemTime::now();
         let mut alerts = 0;
+        let mut line = Vec::new();
         for (i, (range, &score)) in ranges.iter().zip(&scores).enumerate() {
             let record = &bytes[range.clone()];
             alerts += alert[i] as u64;
             if only_alerts && !alert[i] {
                 continue;
             }
-            self.line.clear();
+            line.clear();
             let reasons = reasons.as_ref().map(|r| r[i].as_slice());
             self.lines
-                .write(record, score, alert[i], reasons, now, &mut self.line)?;
-            write(&self.line)?;
+                .write(record, score, alert[i], reasons, now, &mut line)?;
+            write(&line)?;
         }
         Ok((events.len() as u64, alerts))
     }
@@ -497,6 +494,7 @@ struct LineWriter {
     columns: Vec<String>,
     /// Set for Falco output.
     falco: Option<FalcoContext>,
+    /// The detector's threshold: what alerts, and what Falco priorities are measured from.
     threshold: f64,
 }
 

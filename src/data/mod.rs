@@ -11,7 +11,7 @@ mod splits;
 pub mod synth;
 
 pub use dataset::{BethDataset, BethItem, ColumnSummary, EventColumns};
-pub use reader::{BethEvent, EventReader, decode_tracee_record, decode_tracee_record_lazily};
+pub use reader::{BethEvent, EventReader, decode_tracee_record};
 pub use record::MAX_RECORD_BYTES;
 pub use schema::{Column, CsvLayout, Label, Schema};
 pub use splits::{

@@ -195,16 +195,9 @@ pub(crate) fn decode_tracee(line: &[u8]) -> std::result::Result<BethEvent, Strin
     })
 }
 
-/// Decodes one Tracee JSON line (without its terminator) found at `position`.
-pub fn decode_tracee_record(line: &[u8], position: Position) -> Result<BethEvent> {
-    decode_tracee_record_lazily(line, || position)
-}
-
-/// [`decode_tracee_record`] with the position made only if the line is bad.
-pub fn decode_tracee_record_lazily(
-    line: &[u8],
-    position: impl FnOnce() -> Position,
-) -> Result<BethEvent> {
+/// Decodes one Tracee JSON line (without its terminator); `position` says where it was, and is
+/// called only if the line is bad (no path is copied per good line).
+pub fn decode_tracee_record(line: &[u8], position: impl FnOnce() -> Position) -> Result<BethEvent> {
     decode_tracee(line).map_err(|message| Error::Record {
         position: position(),
         expected: "a Tracee JSON event object".into(),
@@ -622,12 +615,12 @@ impl<R: Read> EventReader<R> {
             self.next_line += newlines;
             return Step::Blank;
         }
-        let position = Position {
-            path: self.path.clone(),
-            line: self.next_line,
-            byte: self.next_byte,
-        };
-        let result = decode_tracee_record(line, position);
+        let (path, line_number, byte) = (&self.path, self.next_line, self.next_byte);
+        let result = decode_tracee_record(line, || Position {
+            path: path.clone(),
+            line: line_number,
+            byte,
+        });
         self.consume(len, newlines);
         match result {
             Ok(event) => Step::Event(event),

@@ -164,7 +164,7 @@ impl Server {
             .await
             .map_err(|e| Error::io(Path::new(&config.listen.to_string()), e))?;
         let app = App {
-            scorer: BodyScorer::new(detector, config.format, config.explain),
+            scorer: BodyScorer::new(detector, config.format, config.explain)?,
             metrics,
             sink: sink.map(Mutex::new),
             sink_name,

@@ -3,7 +3,7 @@
 # with pandas + PyTorch (benches/reference/pytorch_score.py), on the same machine and file, same
 # weights. Also checks that both wrote the same scores, and (MEMORY=1) that peak memory does
 # not grow with the input: 100 k events against 10 M. Then `score --explain` on a file where
-# every event is an alert.
+# every event is an alert, and every detector kind's end-to-end throughput.
 #
 #   pip install -r benches/reference/requirements.txt   # once
 #   benches/score.sh [FILE]      # default: the full-size SYNTHETIC raw training split (763,144 rows)
@@ -62,6 +62,16 @@ plain=$(best_of $BIN score --model "$out/all-alert" "$FILE" --output /dev/null)
 explained=$(best_of $BIN score --model "$out/all-alert" --explain "$FILE" --output /dev/null)
 printf 'all-alert file: score %.3f s (%.0f events/s); score --explain %.3f s (%.0f alerts explained/s)\n' \
   "$plain" "$(echo "$rows / $plain" | bc -l)" "$explained" "$(echo "$rows / $explained" | bc -l)"
+
+# Every detector kind, end to end on the same file (the label-free ones trained quickly on a
+# small synthetic set: the cost of scoring does not depend on how well they were trained).
+for kind in autoencoder iforest; do
+  $BIN train --synthetic --scale 0.02 --epochs 1 --detector "$kind" --out "$out/$kind" > /dev/null 2>&1
+done
+for kind in model autoencoder iforest; do
+  t=$(best_of $BIN score --model "$out/$kind" "$FILE" --output /dev/null)
+  printf 'score with %-11s %.3f s  %12.0f events/s\n' "${kind/model/mlp}" "$t" "$(echo "$rows / $t" | bc -l)"
+done
 
 if [ "${MEMORY:-0}" = 1 ]; then
   # Peak RSS of `score` on 100 k and on 10 M events (the synthetic training split at two scales).

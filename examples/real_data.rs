@@ -84,8 +84,14 @@ fn run<B: Backend>(config: &TrainingConfig) -> Result<(), Box<dyn std::error::Er
     );
     let _ = std::fs::remove_dir_all(&scratch);
     let outcome = outcome?;
-    show("validation", &outcome.validation_report);
-    show("test", &outcome.test_report);
+    for (name, report) in [
+        ("validation", &outcome.validation_report),
+        ("test", &outcome.test_report),
+    ] {
+        if let Some(report) = report {
+            show(name, report);
+        }
+    }
     Ok(())
 }
 

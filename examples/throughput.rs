@@ -118,6 +118,7 @@ fn run<B: Backend>(
                 burn_version: String::new(),
                 feature_set: beth_detect::features::FeatureSet::Seed,
                 label: beth_detect::data::Label::Sus,
+                kind: beth_detect::models::DetectorKind::Mlp,
                 model: beth_detect::ThreatDetectorConfig::new(),
                 training: None,
                 threshold_rule: Default::default(),

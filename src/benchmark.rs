@@ -2,9 +2,9 @@
 //! how much a detector's quality depends on the seed, on the user's own data.
 //!
 //! Each seed's run is [`train_with_provenance`] with the default [`TrainingConfig`], the
-//! feature set asked for and that seed (validation carved with the same seed when the data
-//! has no validation file), so the per-seed reports are those of `train --seed S`. Today's
-//! detector kind is the supervised network (`mlp`); the label-free kinds will sit beside it.
+//! detector kind, the feature set asked for and that seed (validation carved with the same
+//! seed when the data has no validation file), so the per-seed reports are those of
+//! `train --detector D --seed S`.
 
 use std::path::Path;
 use std::time::Instant;
@@ -16,17 +16,15 @@ use crate::detector::evaluate_scores;
 use crate::error::{Error, Result};
 use crate::evaluation::{EvaluationReport, auroc, curve};
 use crate::features::FeatureSet;
+use crate::models::DetectorKind;
 use crate::training::{DataProvenance, Progress, TrainingConfig, train_with_provenance};
 use burn::tensor::backend::AutodiffBackend;
-
-/// The detector kinds a benchmark can run.
-pub const DETECTOR_KINDS: [&str; 1] = ["mlp"];
 
 /// What to run.
 #[derive(Debug, Clone)]
 pub struct BenchmarkOptions {
-    /// Detector kinds (see [`DETECTOR_KINDS`]).
-    pub detectors: Vec<String>,
+    /// Detector kinds, in the order they are run and reported.
+    pub detectors: Vec<DetectorKind>,
     /// Seeds 1..=seeds.
     pub seeds: u64,
     /// The feature set.
@@ -153,24 +151,22 @@ pub fn run_benchmark<B: AutodiffBackend>(
             found: "0".into(),
         });
     }
-    for kind in &options.detectors {
-        if !DETECTOR_KINDS.contains(&kind.as_str()) {
-            return Err(Error::InvalidConfig {
-                name: "detector",
-                expected: "one of the kinds built so far: `mlp`",
-                found: kind.clone(),
-            });
-        }
+    if options.detectors.is_empty() {
+        return Err(Error::InvalidConfig {
+            name: "detectors",
+            expected: "at least one of `mlp`, `autoencoder`, `iforest`",
+            found: "none".into(),
+        });
     }
     let mut data = None;
     let mut detectors = Vec::new();
-    for kind in &options.detectors {
+    for &kind in &options.detectors {
         let mut per_seed = Vec::new();
         let mut figures = Vec::new();
         let (mut test_scores, mut test_targets) = (Vec::new(), Vec::new());
         for seed in 1..=options.seeds {
             on_event(BenchmarkEvent::Fitting {
-                detector: kind.clone(),
+                detector: kind.to_string(),
                 seed,
             });
             let carve = CarveOptions {
@@ -184,7 +180,7 @@ pub fn run_benchmark<B: AutodiffBackend>(
             if data.is_none() {
                 data = Some(BenchmarkData {
                     source: provenance.source.clone(),
-                    synthetic: crate::data::synth::is_synthetic(&splits.train),
+                    synthetic: provenance.synthetic,
                     train_rows: splits.train.len(),
                     validation_rows: splits.validation.len(),
                     test_rows: splits.test.len(),
@@ -193,6 +189,7 @@ pub fn run_benchmark<B: AutodiffBackend>(
                 });
             }
             let config = TrainingConfig::new()
+                .with_detector(kind)
                 .with_feature_set(options.features)
                 .with_seed(seed);
             let scratch = std::env::temp_dir().join(format!(
@@ -222,7 +219,7 @@ pub fn run_benchmark<B: AutodiffBackend>(
                 SeedFigures::of(&test, &scores, &targets),
             ));
             on_event(BenchmarkEvent::Fitted {
-                detector: kind.clone(),
+                detector: kind.to_string(),
                 seed,
                 fit_seconds,
                 test_auroc: test.auroc,
@@ -239,7 +236,7 @@ pub fn run_benchmark<B: AutodiffBackend>(
         let validation: Vec<&SeedFigures> = figures.iter().map(|f| &f.0).collect();
         let test: Vec<&SeedFigures> = figures.iter().map(|f| &f.1).collect();
         detectors.push(DetectorBenchmark {
-            detector: kind.clone(),
+            detector: kind.to_string(),
             validation: SplitSummary::of(&validation),
             test: SplitSummary::of(&test),
             per_seed,

@@ -1,27 +1,56 @@
-//! The trained network's forward pass as three plain f32 matrix products on the CPU.
+//! Every detector kind's scores computed on the CPU without burn: the networks' forward passes
+//! as plain f32 matrix products, the forest through its own padded trees.
 //!
-//! burn's forward pass on a CPU backend pays a fixed cost per operation that dominates for a
-//! 2,625-parameter network; for scoring millions of events this path multiplies tiles of rows
-//! through the weights with `matrixmultiply`'s SGEMM, fuses bias, ReLU and sigmoid into the same
-//! pass, and splits large inputs across threads. `tests/cpu_scorer.rs` checks it against burn's
-//! `ThreatDetector::forward` on random and real inputs.
+//! burn's forward pass on a CPU backend pays a fixed cost per operation that dominates for
+//! networks of a few thousand parameters; for scoring millions of events this path multiplies
+//! tiles of rows through the weights with `matrixmultiply`'s SGEMM, fuses bias, ReLU and the
+//! output map into the same pass, and splits large inputs across threads. `tests/cpu_scorer.rs`
+//! checks it against burn's forward passes on random and real inputs.
 
+use std::sync::Arc;
+
+use burn::nn::Linear;
 use burn::prelude::*;
 
+use crate::detector::DetectorModel;
 use crate::features::FEATURE_WIDTH;
 use crate::model::{ThreatDetector, f32_values};
+use crate::models::autoencoder::{Autoencoder, error_to_score};
+use crate::models::iforest::IsolationForest;
 
 /// Rows multiplied at once: small enough that both hidden activations stay in L2 cache.
 const TILE: usize = 512;
 /// Inputs smaller than this are scored on the calling thread.
 const PARALLEL_MIN_ROWS: usize = 8192;
 
-/// A copy of trained networks' weights, scoring rows of scaled features on the CPU (the mean
-/// of the members' probabilities for an ensemble).
+/// A copy of a detector's model, scoring rows of scaled features on the CPU: the mean of the
+/// members' probabilities for the supervised network(s), the mapped reconstruction error for
+/// the autoencoder, the anomaly score for the forest.
 #[derive(Debug, Clone)]
 pub struct CpuScorer {
-    members: Vec<MemberWeights>,
+    model: CpuModel,
     threads: usize,
+}
+
+// One per scorer: boxing the larger variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone)]
+enum CpuModel {
+    Mlp(Vec<MemberWeights>),
+    Autoencoder {
+        layers: [Dense; 4],
+        reference_error: f32,
+    },
+    Forest(Arc<IsolationForest>),
+}
+
+/// One `Linear` layer's weights, `[in, out]` row-major, and bias.
+#[derive(Debug, Clone)]
+struct Dense {
+    inputs: usize,
+    outputs: usize,
+    w: Vec<f32>,
+    b: Vec<f32>,
 }
 
 /// One network's weights.
@@ -49,8 +78,39 @@ impl CpuScorer {
     /// Copies the weights of an ensemble's members (from any backend); scores are the mean of
     /// their probabilities.
     pub fn from_members<B: Backend>(members: &[ThreatDetector<B>]) -> Self {
+        CpuScorer::with_model(CpuModel::Mlp(
+            members.iter().map(MemberWeights::from_model).collect(),
+        ))
+    }
+
+    /// Copies an autoencoder's weights (from any backend); scores are
+    /// [`error_to_score`]`(error, reference_error)`.
+    pub fn from_autoencoder<B: Backend>(model: &Autoencoder<B>, reference_error: f32) -> Self {
+        let [a, b, c, d] = model.layers().map(Dense::of);
+        CpuScorer::with_model(CpuModel::Autoencoder {
+            layers: [a, b, c, d],
+            reference_error,
+        })
+    }
+
+    /// A copy of any detector's model.
+    pub fn of<B: Backend>(model: &DetectorModel<B>) -> Self {
+        match model {
+            DetectorModel::Mlp(members) => CpuScorer::from_members(members),
+            DetectorModel::Autoencoder {
+                model,
+                reference_error,
+                ..
+            } => CpuScorer::from_autoencoder(model, *reference_error),
+            DetectorModel::Iforest(forest) => {
+                CpuScorer::with_model(CpuModel::Forest(Arc::new(forest.clone())))
+            }
+        }
+    }
+
+    fn with_model(model: CpuModel) -> Self {
         CpuScorer {
-            members: members.iter().map(MemberWeights::from_model).collect(),
+            model,
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
         }
     }
@@ -89,21 +149,127 @@ impl CpuScorer {
     }
 
     fn score_serial(&self, features: &[f32], out: &mut [f32]) {
-        if let [member] = &self.members[..] {
+        let members = match &self.model {
+            CpuModel::Mlp(members) => members,
+            CpuModel::Autoencoder {
+                layers,
+                reference_error,
+            } => return score_autoencoder(layers, *reference_error, features, out),
+            CpuModel::Forest(forest) => return forest.score_flat(features, out),
+        };
+        if let [member] = &members[..] {
             member.score_serial(features, out);
             return;
         }
         out.fill(0.0);
         let mut one = vec![0.0f32; out.len()];
-        for member in &self.members {
+        for member in members {
             member.score_serial(features, &mut one);
             for (o, p) in out.iter_mut().zip(&one) {
                 *o += p;
             }
         }
-        let n = self.members.len() as f32;
+        let n = members.len() as f32;
         for o in out.iter_mut() {
             *o /= n;
+        }
+    }
+}
+
+impl Dense {
+    fn of<B: Backend>(layer: &Linear<B>) -> Self {
+        let [inputs, outputs] = layer.weight.dims();
+        Dense {
+            inputs,
+            outputs,
+            w: f32_values(layer.weight.val()),
+            b: layer
+                .bias
+                .as_ref()
+                .map_or(vec![0.0; outputs], |b| f32_values(b.val())),
+        }
+    }
+
+    /// `y = x · w + b` (then ReLU when `relu`) for `n` rows of `x` into `y`.
+    fn forward(&self, x: &[f32], n: usize, y: &mut [f32], relu: bool) {
+        let y = &mut y[..n * self.outputs];
+        for row in y.chunks_exact_mut(self.outputs) {
+            row.copy_from_slice(&self.b);
+        }
+        assert!(x.len() >= n * self.inputs && self.w.len() == self.inputs * self.outputs);
+        // SAFETY: checked above: x is n×in, w in×out, y n×out, all row-major in their slices.
+        unsafe {
+            matrixmultiply::sgemm(
+                n,
+                self.inputs,
+                self.outputs,
+                1.0,
+                x.as_ptr(),
+                self.inputs as isize,
+                1,
+                self.w.as_ptr(),
+                self.outputs as isize,
+                1,
+                1.0,
+                y.as_mut_ptr(),
+                self.outputs as isize,
+                1,
+            );
+        }
+        if relu {
+            for v in y {
+                *v = v.max(0.0);
+            }
+        }
+    }
+}
+
+/// Each row's reconstruction error under `model` (row-major scaled features in), computed as
+/// the CPU scorer computes scores: the autoencoder's `e` before [`error_to_score`].
+pub fn autoencoder_errors<B: Backend>(model: &Autoencoder<B>, features: &[f32]) -> Vec<f32> {
+    let [a, b, c, d] = model.layers().map(Dense::of);
+    let mut out = vec![0.0; features.len() / FEATURE_WIDTH];
+    reconstruction_errors(&[a, b, c, d], features, &mut out, |e| e);
+    out
+}
+
+/// The autoencoder's scores, tile by tile: three ReLU layers, the linear output, and each
+/// row's mean squared difference from its input through [`error_to_score`].
+fn score_autoencoder(layers: &[Dense; 4], reference_error: f32, features: &[f32], out: &mut [f32]) {
+    reconstruction_errors(layers, features, out, |e| {
+        error_to_score(e, reference_error)
+    });
+}
+
+fn reconstruction_errors(
+    layers: &[Dense; 4],
+    features: &[f32],
+    out: &mut [f32],
+    map: impl Fn(f32) -> f32,
+) {
+    let widest = layers.iter().map(|l| l.outputs).max().unwrap_or(0);
+    let (mut a, mut b) = (vec![0.0f32; TILE * widest], vec![0.0f32; TILE * widest]);
+    for (x, y) in features
+        .chunks(TILE * FEATURE_WIDTH)
+        .zip(out.chunks_mut(TILE))
+    {
+        let n = y.len();
+        layers[0].forward(x, n, &mut a, true);
+        layers[1].forward(&a, n, &mut b, true);
+        layers[2].forward(&b, n, &mut a, true);
+        layers[3].forward(&a, n, &mut b, false);
+        for ((input, output), y) in x
+            .chunks_exact(FEATURE_WIDTH)
+            .zip(b.chunks_exact(FEATURE_WIDTH))
+            .zip(y.iter_mut())
+        {
+            let error = input
+                .iter()
+                .zip(output)
+                .map(|(i, o)| (o - i) * (o - i))
+                .sum::<f32>()
+                / FEATURE_WIDTH as f32;
+            *y = map(error);
         }
     }
 }

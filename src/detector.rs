@@ -1,4 +1,5 @@
-//! The saved, reusable detector: trained network + fitted features + threshold + metadata.
+//! The saved, reusable detector: a fitted model of any [`DetectorKind`] + fitted features +
+//! threshold + metadata.
 
 use std::fs;
 use std::io::Write as _;
@@ -13,14 +14,22 @@ use crate::error::{Error, Result};
 use crate::evaluation::{EvaluationReport, ThresholdRule};
 use crate::features::{FEATURE_WIDTH, FeatureScaler, FeatureSet};
 use crate::model::{ThreatDetector, ThreatDetectorConfig};
+use crate::models::DetectorKind;
+use crate::models::autoencoder::{Autoencoder, AutoencoderConfig};
+use crate::models::iforest::IsolationForest;
 
-/// The on-disk format this build writes and the newest it reads.
-pub const FORMAT_VERSION: u32 = 2;
+/// The on-disk format this build writes and the newest it reads. Version 3 added the
+/// label-free kinds; version 2 files (supervised networks) still load.
+pub const FORMAT_VERSION: u32 = 3;
 const FORMAT_NAME: &str = "beth-detect detector";
 /// The metadata and scaler file of a detector directory.
 pub const DETECTOR_FILE: &str = "detector.json";
-/// The weights file of a detector directory (burn's named MessagePack, full precision).
+/// The weights file of a network detector's directory (`mlp`, `autoencoder`): safetensors.
 pub const WEIGHTS_FILE: &str = "model.safetensors";
+/// The forest file of an `iforest` detector's directory (JSON, see [`IsolationForest`]).
+pub const FOREST_FILE: &str = "forest.json";
+/// The largest forest file read (a default forest is ~2 MB).
+const MAX_FOREST_BYTES: u64 = 256 << 20;
 /// The burn release the crate is built on.
 pub const BURN_VERSION: &str = "0.21";
 
@@ -42,7 +51,11 @@ pub struct DetectorMetadata {
     pub feature_set: FeatureSet,
     /// The label it was trained to predict.
     pub label: Label,
-    /// The network's shape.
+    /// What the detector is (absent in format-2 files: `mlp`).
+    #[serde(default)]
+    pub kind: DetectorKind,
+    /// The network's shape (`mlp`; other kinds keep the default and record their own shape in
+    /// the detector file).
     pub model: ThreatDetectorConfig,
     /// The full training configuration, if it was trained by this crate.
     pub training: Option<serde_json::Value>,
@@ -69,9 +82,13 @@ pub struct DetectorMetadata {
 struct DetectorFile {
     format: String,
     format_version: u32,
-    /// CRC-32 of the weights file, checked on load (absent in files from before it was added).
+    /// CRC-32 of the model file (weights or forest), checked on load (absent in files from
+    /// before it was added).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     weights_crc32: Option<u32>,
+    /// The autoencoder's shape and score map (`autoencoder` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    autoencoder: Option<AutoencoderState>,
     /// Networks in the weights file; absent (1) for a single network, whose file is then
     /// byte-identical to the notebook's `state_dict`.
     #[serde(default = "one", skip_serializing_if = "is_one")]
@@ -79,6 +96,13 @@ struct DetectorFile {
     threshold: f64,
     scaler: FeatureScaler,
     metadata: DetectorMetadata,
+}
+
+/// What an autoencoder detector records beside its weights.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct AutoencoderState {
+    config: AutoencoderConfig,
+    reference_error: f32,
 }
 
 fn one() -> usize {
@@ -89,11 +113,44 @@ fn is_one(n: &usize) -> bool {
     *n == 1
 }
 
-/// A trained detector, ready to score events: one network, or several whose probabilities are
-/// averaged (an ensemble).
+/// The fitted model inside a [`Detector`].
+// One per detector: boxing the larger variants would buy nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone)]
+pub enum DetectorModel<B: Backend> {
+    /// The notebook's network, or several whose probabilities are averaged.
+    Mlp(Vec<ThreatDetector<B>>),
+    /// An autoencoder and its score map's reference error
+    /// ([`error_to_score`](crate::models::autoencoder::error_to_score)).
+    Autoencoder {
+        /// The network.
+        model: Autoencoder<B>,
+        /// Its shape.
+        config: AutoencoderConfig,
+        /// `e_ref` of the score map.
+        reference_error: f32,
+    },
+    /// An isolation forest (scored on the CPU whatever the backend).
+    Iforest(IsolationForest),
+}
+
+impl<B: Backend> DetectorModel<B> {
+    /// Its kind.
+    pub fn kind(&self) -> DetectorKind {
+        match self {
+            DetectorModel::Mlp(_) => DetectorKind::Mlp,
+            DetectorModel::Autoencoder { .. } => DetectorKind::Autoencoder,
+            DetectorModel::Iforest(_) => DetectorKind::Iforest,
+        }
+    }
+}
+
+/// A trained detector, ready to score events: a model of any [`DetectorKind`], the scaler
+/// its features go through, the threshold and where it came from.
 #[derive(Debug, Clone)]
 pub struct Detector<B: Backend> {
-    members: Vec<ThreatDetector<B>>,
+    model: DetectorModel<B>,
+    device: B::Device,
     scaler: FeatureScaler,
     threshold: f64,
     metadata: DetectorMetadata,
@@ -118,13 +175,35 @@ impl<B: Backend> Detector<B> {
         threshold: f64,
         metadata: DetectorMetadata,
     ) -> Result<Self> {
-        if members.is_empty() {
-            return Err(Error::InvalidConfig {
-                name: "ensemble",
-                expected: "at least one network",
-                found: "none".into(),
-            });
-        }
+        let device = match members.first() {
+            Some(m) => m.devices()[0].clone(),
+            None => {
+                return Err(Error::InvalidConfig {
+                    name: "ensemble",
+                    expected: "at least one network",
+                    found: "none".into(),
+                });
+            }
+        };
+        Detector::from_model(
+            DetectorModel::Mlp(members),
+            &device,
+            scaler,
+            threshold,
+            metadata,
+        )
+    }
+
+    /// Puts together a detector of any kind; `device` is where its tensors (if any) live and
+    /// where scores are computed for burn's forward pass. The metadata's kind must be the
+    /// model's.
+    pub fn from_model(
+        model: DetectorModel<B>,
+        device: &B::Device,
+        scaler: FeatureScaler,
+        threshold: f64,
+        metadata: DetectorMetadata,
+    ) -> Result<Self> {
         if !(0.0..=1.0).contains(&threshold) {
             return Err(Error::InvalidConfig {
                 name: "threshold",
@@ -143,35 +222,97 @@ impl<B: Backend> Detector<B> {
                 ),
             });
         }
-        metadata.model.validate()?;
-        for model in &members {
-            check_shapes(model, &metadata.model).map_err(|found| Error::InvalidConfig {
-                name: "model weights",
-                expected: "the shapes the model config describes",
-                found,
-            })?;
+        if metadata.kind != model.kind() {
+            return Err(Error::InvalidConfig {
+                name: "detector kind",
+                expected: "the metadata's kind",
+                found: format!(
+                    "a `{}` model for `{}` metadata",
+                    model.kind(),
+                    metadata.kind
+                ),
+            });
+        }
+        let shapes = |found: String| Error::InvalidConfig {
+            name: "model weights",
+            expected: "the shapes the model config describes",
+            found,
+        };
+        match &model {
+            DetectorModel::Mlp(members) => {
+                if members.is_empty() {
+                    return Err(Error::InvalidConfig {
+                        name: "ensemble",
+                        expected: "at least one network",
+                        found: "none".into(),
+                    });
+                }
+                metadata.model.validate()?;
+                for m in members {
+                    check_shapes(m, &metadata.model).map_err(shapes)?;
+                }
+            }
+            DetectorModel::Autoencoder {
+                model,
+                config,
+                reference_error,
+            } => {
+                config.validate()?;
+                if model.weight_shapes() != config.layer_shapes() {
+                    return Err(shapes(format!(
+                        "layer weight shapes {:?}, expected {:?}",
+                        model.weight_shapes(),
+                        config.layer_shapes()
+                    )));
+                }
+                if !(reference_error.is_finite() && *reference_error > 0.0) {
+                    return Err(Error::InvalidConfig {
+                        name: "autoencoder reference error",
+                        expected: "a positive number",
+                        found: reference_error.to_string(),
+                    });
+                }
+            }
+            DetectorModel::Iforest(_) => {}
         }
         Ok(Detector {
-            members,
+            model,
+            device: device.clone(),
             scaler,
             threshold,
             metadata,
         })
     }
 
-    /// The network: the only one, or the first member of an ensemble.
-    pub fn model(&self) -> &ThreatDetector<B> {
-        &self.members[0]
+    /// The fitted model.
+    pub fn detector_model(&self) -> &DetectorModel<B> {
+        &self.model
     }
 
-    /// Every network; the score is the mean of their probabilities.
+    /// The supervised network: the only one, or the first member of an ensemble (`None` for
+    /// the label-free kinds).
+    pub fn model(&self) -> Option<&ThreatDetector<B>> {
+        self.members().first()
+    }
+
+    /// Every supervised network; the score is the mean of their probabilities (empty for the
+    /// label-free kinds).
     pub fn members(&self) -> &[ThreatDetector<B>] {
-        &self.members
+        match &self.model {
+            DetectorModel::Mlp(members) => members,
+            _ => &[],
+        }
     }
 
     /// The same detector with another threshold (a probability).
     pub fn with_threshold(self, threshold: f64) -> Result<Self> {
-        Detector::ensemble(self.members, self.scaler, threshold, self.metadata)
+        Detector::from_model(
+            self.model,
+            &self.device,
+            self.scaler,
+            threshold,
+            self.metadata,
+        )
     }
 
     /// The fitted scaler (and with it, the feature set).
@@ -191,12 +332,13 @@ impl<B: Backend> Detector<B> {
 
     /// The device its weights live on.
     pub fn device(&self) -> B::Device {
-        self.members[0].devices()[0].clone()
+        self.device.clone()
     }
 
-    /// The detector kind's name: `mlp` (the notebook's network, or an ensemble of them).
+    /// The detector kind's name: `mlp` (the notebook's network, or an ensemble of them),
+    /// `autoencoder` or `iforest`.
     pub fn kind(&self) -> &'static str {
-        "mlp"
+        self.model.kind().name()
     }
 
     /// Checks that inputs of `schema` have the columns this detector's features need.
@@ -204,31 +346,62 @@ impl<B: Backend> Detector<B> {
         self.scaler.feature_set().check_schema(schema, path)
     }
 
-    /// Probabilities for a feature tensor `[N, 7]` (already scaled).
+    /// Scores for a feature tensor `[N, 7]` (already scaled), `[N, 1]`: probabilities for
+    /// `mlp`, mapped reconstruction errors for `autoencoder`, anomaly scores for `iforest`.
     pub fn score_features(&self, features: Tensor<B, 2>) -> Tensor<B, 2> {
-        let sum = self
-            .members
-            .iter()
-            .map(|m| m.forward(features.clone()))
-            .reduce(|a, b| a + b)
-            .expect("a detector has a network");
-        if self.members.len() == 1 {
-            sum
-        } else {
-            sum.div_scalar(self.members.len() as f64)
+        match &self.model {
+            DetectorModel::Mlp(members) => {
+                let sum = members
+                    .iter()
+                    .map(|m| m.forward(features.clone()))
+                    .reduce(|a, b| a + b)
+                    .expect("a detector has a network");
+                if members.len() == 1 {
+                    sum
+                } else {
+                    sum.div_scalar(members.len() as f64)
+                }
+            }
+            DetectorModel::Autoencoder {
+                model,
+                reference_error,
+                ..
+            } => {
+                // error_to_score on the device: e / (e + e_ref), an overflowing error scoring 1.
+                let e = model
+                    .reconstruction_error(features)
+                    .clamp_max(f32::MAX)
+                    .unsqueeze_dim::<2>(1);
+                e.clone().div(e.add_scalar(*reference_error as f64))
+            }
+            DetectorModel::Iforest(forest) => {
+                let n = features.dims()[0];
+                let rows = features
+                    .into_data()
+                    .convert::<f32>()
+                    .into_vec::<f32>()
+                    .expect("f32 features");
+                let mut out = vec![0.0; n];
+                forest.score_flat(&rows, &mut out);
+                Tensor::from_data(TensorData::new(out, [n, 1]), &self.device)
+            }
         }
     }
 
-    /// Probabilities for rows of already-scaled features (row-major, 7 per row).
+    /// Scores for rows of already-scaled features (row-major, 7 per row).
     pub fn score_feature_rows(&self, features: &[f32]) -> Vec<f32> {
         let n = features.len() / FEATURE_WIDTH;
         if n == 0 {
             return Vec::new();
         }
-        let device = self.device();
+        if let DetectorModel::Iforest(forest) = &self.model {
+            let mut out = vec![0.0; n];
+            forest.score_flat(&features[..n * FEATURE_WIDTH], &mut out);
+            return out;
+        }
         let x = Tensor::<B, 2>::from_data(
             TensorData::new(features[..n * FEATURE_WIDTH].to_vec(), [n, FEATURE_WIDTH]),
-            &device,
+            &self.device,
         );
         self.score_features(x)
             .into_data()
@@ -269,7 +442,7 @@ impl<B: Backend> Detector<B> {
     /// A copy of the weights that scores on the CPU with plain matrix products: much faster
     /// than a burn forward pass on a CPU backend for large inputs (same results within 1e-6).
     pub fn cpu_scorer(&self) -> crate::cpu_scorer::CpuScorer {
-        crate::cpu_scorer::CpuScorer::from_members(&self.members)
+        crate::cpu_scorer::CpuScorer::of(&self.model)
     }
 
     /// Applies the threshold.
@@ -292,22 +465,50 @@ impl<B: Backend> Detector<B> {
         result
     }
 
-    /// Writes the detector's two files into an existing directory (not atomic on its own).
+    /// Writes the detector's two files (`detector.json` and the model file) into an existing
+    /// directory (not atomic on its own).
     pub fn write_into(&self, dir: &Path) -> Result<()> {
         // safetensors rather than burn's record: the bytes depend only on the weights (burn's
         // records carry per-process random parameter ids), PyTorch reads it as it is, and its
         // parser is built for untrusted files.
-        let weights = dir.join(WEIGHTS_FILE);
-        let serialized = crate::weights::members_safetensors_bytes(&self.members, &weights)?;
-        crate::artifact::write_file_atomically(&weights, |out| {
+        let (model_path, serialized, autoencoder) = match &self.model {
+            DetectorModel::Mlp(members) => {
+                let path = dir.join(WEIGHTS_FILE);
+                let bytes = crate::weights::members_safetensors_bytes(members, &path)?;
+                (path, bytes, None)
+            }
+            DetectorModel::Autoencoder {
+                model,
+                config,
+                reference_error,
+            } => {
+                let path = dir.join(WEIGHTS_FILE);
+                let bytes = crate::weights::autoencoder_safetensors_bytes(model, &path)?;
+                let state = AutoencoderState {
+                    config: config.clone(),
+                    reference_error: *reference_error,
+                };
+                (path, bytes, Some(state))
+            }
+            DetectorModel::Iforest(forest) => {
+                let path = dir.join(FOREST_FILE);
+                let bytes = serde_json::to_vec(forest).map_err(|source| Error::Json {
+                    path: path.clone(),
+                    source,
+                })?;
+                (path, bytes, None)
+            }
+        };
+        crate::artifact::write_file_atomically(&model_path, |out| {
             out.write_all(&serialized)
-                .map_err(|e| Error::io(&weights, e))
+                .map_err(|e| Error::io(&model_path, e))
         })?;
         let file = DetectorFile {
             format: FORMAT_NAME.to_string(),
             format_version: FORMAT_VERSION,
             weights_crc32: Some(crc32fast::hash(&serialized)),
-            members: self.members.len(),
+            autoencoder,
+            members: self.members().len().max(1),
             threshold: self.threshold,
             scaler: self.scaler.clone(),
             metadata: self.metadata.clone(),
@@ -340,7 +541,7 @@ impl<B: Backend> Detector<B> {
             });
         }
         match probe.get("format_version").and_then(|v| v.as_u64()) {
-            Some(v) if v == FORMAT_VERSION as u64 => {}
+            Some(2 | 3) => {}
             Some(1) => {
                 return Err(Error::Artifact {
                     path,
@@ -351,7 +552,7 @@ impl<B: Backend> Detector<B> {
                 return Err(Error::Artifact {
                     path,
                     message: format!(
-                        "format version {v} was written by a newer beth-detect; this one reads version {FORMAT_VERSION}"
+                        "format version {v} was written by a newer beth-detect; this one reads versions 2 to {FORMAT_VERSION}"
                     ),
                 });
             }
@@ -366,72 +567,138 @@ impl<B: Backend> Detector<B> {
             path: path.clone(),
             source,
         })?;
-        file.metadata
-            .model
-            .validate()
-            .map_err(|e| Error::Artifact {
-                path: path.clone(),
-                message: e.to_string(),
-            })?;
-        let weights = dir.join(WEIGHTS_FILE);
-        let bytes = match fs::read(&weights) {
-            Ok(bytes) => bytes,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(Error::Artifact {
-                    path: weights,
-                    message: "the weights file is missing".into(),
-                });
-            }
-            Err(e) => return Err(Error::io(&weights, e)),
+        let artifact = |message: String| Error::Artifact {
+            path: path.clone(),
+            message,
         };
-        // A config claiming a huge network must come with weights at least that large; checked
-        // before anything that size is allocated.
-        let weights_len = bytes.len() as u64;
-        if file.members == 0 || file.members > MAX_MEMBERS {
-            return Err(Error::Artifact {
-                path,
-                message: format!(
-                    "expected between 1 and {MAX_MEMBERS} networks, found `members` {}",
-                    file.members
-                ),
-            });
-        }
-        let needed = (file.metadata.model.num_params() as u64)
-            .saturating_mul(4)
-            .saturating_mul(file.members as u64);
-        if weights_len < needed {
-            return Err(Error::Artifact {
-                path: weights,
-                message: format!(
-                    "the weights file has {weights_len} bytes, the model config needs at least {needed} (truncated, or not this model's weights)"
-                ),
-            });
-        }
+        let kind = file.metadata.kind;
+        let model_path = dir.join(match kind {
+            DetectorKind::Iforest => FOREST_FILE,
+            _ => WEIGHTS_FILE,
+        });
+        let bytes = read_model_file(&model_path, kind)?;
         if let Some(expected) = file.weights_crc32 {
             let found = crc32fast::hash(&bytes);
             if found != expected {
                 return Err(Error::Artifact {
-                    path: weights,
+                    path: model_path,
                     message: format!(
                         "checksum mismatch: detector.json expects CRC-32 {expected:08x}, the file has {found:08x} (corrupted, or from another detector)"
                     ),
                 });
             }
         }
-        let members = crate::weights::read_member_safetensors::<B>(
-            &weights,
-            &bytes,
-            &file.metadata.model,
-            file.members,
-            device,
-        )?;
-        Detector::ensemble(members, file.scaler, file.threshold, file.metadata).map_err(|e| {
-            Error::Artifact {
-                path,
-                message: e.to_string(),
+        let model = match kind {
+            DetectorKind::Mlp => {
+                file.metadata
+                    .model
+                    .validate()
+                    .map_err(|e| artifact(e.to_string()))?;
+                if file.members == 0 || file.members > MAX_MEMBERS {
+                    return Err(artifact(format!(
+                        "expected between 1 and {MAX_MEMBERS} networks, found `members` {}",
+                        file.members
+                    )));
+                }
+                // A config claiming a huge network must come with weights at least that
+                // large; checked before anything that size is allocated.
+                let needed = (file.metadata.model.num_params() as u64)
+                    .saturating_mul(4)
+                    .saturating_mul(file.members as u64);
+                check_weights_len(&model_path, bytes.len(), needed)?;
+                DetectorModel::Mlp(crate::weights::read_member_safetensors::<B>(
+                    &model_path,
+                    &bytes,
+                    &file.metadata.model,
+                    file.members,
+                    device,
+                )?)
             }
-        })
+            DetectorKind::Autoencoder => {
+                let state = file.autoencoder.ok_or_else(|| {
+                    artifact(
+                        "an `autoencoder` detector without its `autoencoder` shape and score map"
+                            .into(),
+                    )
+                })?;
+                state
+                    .config
+                    .validate()
+                    .map_err(|e| artifact(e.to_string()))?;
+                let needed = (state.config.num_params() as u64).saturating_mul(4);
+                check_weights_len(&model_path, bytes.len(), needed)?;
+                DetectorModel::Autoencoder {
+                    model: crate::weights::read_autoencoder_safetensors::<B>(
+                        &model_path,
+                        &bytes,
+                        &state.config,
+                        device,
+                    )?,
+                    config: state.config,
+                    reference_error: state.reference_error,
+                }
+            }
+            DetectorKind::Iforest => {
+                DetectorModel::Iforest(serde_json::from_slice(&bytes).map_err(|source| {
+                    Error::Json {
+                        path: model_path.clone(),
+                        source,
+                    }
+                })?)
+            }
+        };
+        Detector::from_model(model, device, file.scaler, file.threshold, file.metadata)
+            .map_err(|e| artifact(e.to_string()))
     }
+}
+
+/// Reads a detector's model file, refusing a missing one by name (and a forest file larger
+/// than any forest this crate grows, before reading it).
+fn read_model_file(path: &Path, kind: DetectorKind) -> Result<Vec<u8>> {
+    let missing = |e: &std::io::Error| e.kind() == std::io::ErrorKind::NotFound;
+    if kind == DetectorKind::Iforest {
+        match fs::metadata(path) {
+            Ok(m) if m.len() > MAX_FOREST_BYTES => {
+                return Err(Error::Artifact {
+                    path: path.to_path_buf(),
+                    message: format!(
+                        "the forest file has {} bytes, more than the {MAX_FOREST_BYTES} any forest needs",
+                        m.len()
+                    ),
+                });
+            }
+            Err(e) if !missing(&e) => return Err(Error::io(path, e)),
+            _ => {}
+        }
+    }
+    fs::read(path).map_err(|e| {
+        if missing(&e) {
+            Error::Artifact {
+                path: path.to_path_buf(),
+                message: format!(
+                    "the {} file is missing",
+                    match kind {
+                        DetectorKind::Iforest => "forest",
+                        _ => "weights",
+                    }
+                ),
+            }
+        } else {
+            Error::io(path, e)
+        }
+    })
+}
+
+fn check_weights_len(path: &Path, len: usize, needed: u64) -> Result<()> {
+    if (len as u64) < needed {
+        return Err(Error::Artifact {
+            path: path.to_path_buf(),
+            message: format!(
+                "the weights file has {len} bytes, the model config needs at least {needed} (truncated, or not this model's weights)"
+            ),
+        });
+    }
+    Ok(())
 }
 
 fn check_shapes<B: Backend>(

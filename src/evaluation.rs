@@ -304,11 +304,10 @@ impl std::str::FromStr for ThresholdRule {
 }
 
 impl ThresholdRule {
-    /// The threshold this rule picks on labelled validation scores. Among equally good
-    /// thresholds the highest is taken (fewest alerts). Rules that need both classes fall back
-    /// to 0.5 when one is missing.
+    /// The threshold this rule picks on validation scores and their labels (`targets` empty
+    /// when there are none). Among equally good thresholds the highest is taken (fewest
+    /// alerts). Rules that need both classes fall back to 0.5 when one is missing.
     pub fn choose(&self, scores: &[f32], targets: &[u8]) -> f64 {
-        let points = curve(scores, targets);
         let score = |c: &Confusion| -> f64 {
             match self {
                 ThresholdRule::Fixed(_) | ThresholdRule::Fpr(_) => 0.0,
@@ -321,11 +320,11 @@ impl ThresholdRule {
             ThresholdRule::Fpr(budget) => fpr_threshold(scores, targets, *budget),
             _ => {
                 let positives = targets.iter().filter(|&&t| t == 1).count();
-                if positives == 0 || positives == targets.len() {
+                if positives == 0 || positives == targets.len() || targets.len() != scores.len() {
                     return 0.5;
                 }
                 let mut best = (f64::NEG_INFINITY, 0.5);
-                for p in &points {
+                for p in &curve(scores, targets) {
                     let v = score(&p.confusion);
                     if v > best.0 {
                         best = (v, p.threshold);

@@ -16,11 +16,11 @@ use crate::error::{Error, Result};
 use crate::features::{FEATURE_WIDTH, FeatureScaler, FeatureSet};
 use crate::model::{ThreatDetector, ThreatDetectorConfig};
 
-use crate::weights::{Loaded, artifact, assemble};
 pub use crate::weights::{
-    PYTORCH_KEYS, from_state_dict, load_safetensors, members_state_dict, pytorch_state_dict,
-    save_members_safetensors, save_safetensors,
+    AUTOENCODER_KEYS, PYTORCH_KEYS, autoencoder_state_dict, from_state_dict, load_safetensors,
+    members_state_dict, pytorch_state_dict, save_members_safetensors, save_safetensors,
 };
+use crate::weights::{Loaded, artifact, assemble};
 
 /// Loads a `torch.save(model.state_dict())` checkpoint of the notebook's network (burn-store's
 /// PyTorch reader).
@@ -120,6 +120,7 @@ pub fn imported_detector<B: Backend>(
         burn_version: crate::detector::BURN_VERSION.to_string(),
         feature_set: scaler.feature_set(),
         label: crate::data::Label::Sus,
+        kind: crate::models::DetectorKind::Mlp,
         model: ThreatDetectorConfig::new(),
         training: None,
         threshold_rule: crate::evaluation::ThresholdRule::Fixed(threshold),
@@ -131,4 +132,37 @@ pub fn imported_detector<B: Backend>(
         carved_validation: None,
     };
     crate::detector::Detector::new(model, scaler, threshold, metadata)
+}
+
+/// Writes a detector's model where other tools read it: a network's weights as safetensors
+/// (an `mlp`'s keys are the notebook's, see [`members_state_dict`]; an autoencoder's are
+/// [`autoencoder_state_dict`]'s), a forest as the JSON of its trees. Written atomically.
+/// Returns what was written (`"weights"` or `"forest"`).
+pub fn export_model<B: Backend>(
+    detector: &crate::detector::Detector<B>,
+    path: impl AsRef<Path>,
+) -> Result<&'static str> {
+    use crate::detector::DetectorModel;
+    let path = path.as_ref();
+    let (bytes, what) = match detector.detector_model() {
+        DetectorModel::Mlp(members) => (
+            crate::weights::members_safetensors_bytes(members, path)?,
+            "weights",
+        ),
+        DetectorModel::Autoencoder { model, .. } => (
+            crate::weights::autoencoder_safetensors_bytes(model, path)?,
+            "weights",
+        ),
+        DetectorModel::Iforest(forest) => (
+            serde_json::to_vec_pretty(forest).map_err(|source| Error::Json {
+                path: path.to_path_buf(),
+                source,
+            })?,
+            "forest",
+        ),
+    };
+    crate::artifact::write_file_atomically(path, |out| {
+        std::io::Write::write_all(out, &bytes).map_err(|e| Error::io(path, e))
+    })?;
+    Ok(what)
 }

@@ -18,6 +18,7 @@ use burn::tensor::TensorData;
 
 use crate::error::{Error, Result};
 use crate::model::{ThreatDetector, ThreatDetectorConfig, f32_values};
+use crate::models::autoencoder::{Autoencoder, AutoencoderConfig};
 
 /// `(PyTorch key prefix, layer)`: which `nn.Sequential` index is which of our layers.
 pub const PYTORCH_KEYS: [(&str, &str); 3] = [("0", "fc1"), ("3", "fc2"), ("5", "fc3")];
@@ -68,39 +69,20 @@ fn assemble_members<B: Backend>(
         (config.hidden1, config.hidden2),
         (config.hidden2, 1),
     ];
-    let mut take = |key: String, shape: Vec<usize>| -> Result<Vec<f32>> {
-        let t = tensors.remove(&key).ok_or_else(|| {
-            artifact(
-                path,
-                format!("missing key `{key}` (expected shape {shape:?})"),
-            )
-        })?;
-        if t.shape != shape {
-            return Err(artifact(
-                path,
-                format!("key `{key}`: expected shape {shape:?}, found {:?}", t.shape),
-            ));
-        }
-        Ok(t.values)
-    };
     let mut networks = Vec::with_capacity(members);
     for m in 0..members {
         let member = member_prefix(m, members);
         let mut layers = Vec::new();
         for ((prefix, _), (inputs, outputs)) in PYTORCH_KEYS.iter().zip(dims) {
-            let weight = take(format!("{member}{prefix}.weight"), vec![outputs, inputs])?;
-            let bias = take(format!("{member}{prefix}.bias"), vec![outputs])?;
-            // [out, in] → [in, out]
-            let mut transposed = vec![0.0f32; inputs * outputs];
-            for o in 0..outputs {
-                for i in 0..inputs {
-                    transposed[i * outputs + o] = weight[o * inputs + i];
-                }
-            }
-            layers.push(Linear {
-                weight: Param::from_data(TensorData::new(transposed, [inputs, outputs]), device),
-                bias: Some(Param::from_data(TensorData::new(bias, [outputs]), device)),
-            });
+            let key = format!("{member}{prefix}");
+            layers.push(take_linear(
+                path,
+                &mut tensors,
+                &key,
+                inputs,
+                outputs,
+                device,
+            )?);
         }
         let mut layers = layers.into_iter();
         let mut model = config.init_zeroed::<B>(device);
@@ -170,29 +152,7 @@ pub(crate) fn read_member_safetensors<B: Backend>(
     members: usize,
     device: &B::Device,
 ) -> Result<Vec<ThreatDetector<B>>> {
-    let file = safetensors::SafeTensors::deserialize(bytes)
-        .map_err(|e| artifact(path, format!("not a safetensors file: {e}")))?;
-    let mut tensors = HashMap::new();
-    for (key, view) in file.tensors() {
-        if view.dtype() != safetensors::Dtype::F32 {
-            return Err(artifact(
-                path,
-                format!("key `{key}`: expected F32, found {:?}", view.dtype()),
-            ));
-        }
-        let values = view
-            .data()
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect();
-        tensors.insert(
-            key,
-            Loaded {
-                shape: view.shape().to_vec(),
-                values,
-            },
-        );
-    }
+    let tensors = read_tensors(path, bytes)?;
     assemble_members(path, tensors, config, members, device)
 }
 
@@ -200,31 +160,11 @@ pub(crate) fn read_member_safetensors<B: Backend>(
 pub fn pytorch_state_dict<B: Backend>(
     model: &ThreatDetector<B>,
 ) -> Vec<(String, Vec<usize>, Vec<f32>)> {
-    let mut out = Vec::new();
-    for ((prefix, _), layer) in PYTORCH_KEYS
+    PYTORCH_KEYS
         .iter()
         .zip([&model.fc1, &model.fc2, &model.fc3])
-    {
-        let [inputs, outputs] = layer.weight.dims();
-        let w = f32_values(layer.weight.val());
-        let mut transposed = vec![0.0f32; inputs * outputs];
-        for i in 0..inputs {
-            for o in 0..outputs {
-                transposed[o * inputs + i] = w[i * outputs + o];
-            }
-        }
-        out.push((
-            format!("{prefix}.weight"),
-            vec![outputs, inputs],
-            transposed,
-        ));
-        let b = layer
-            .bias
-            .as_ref()
-            .map_or(vec![0.0; outputs], |b| f32_values(b.val()));
-        out.push((format!("{prefix}.bias"), vec![outputs], b));
-    }
-    out
+        .flat_map(|((key, _), layer)| linear_entries(key, layer))
+        .collect()
 }
 
 /// Every member's weights as PyTorch `state_dict` entries: a single network's keys are the
@@ -274,7 +214,98 @@ pub(crate) fn members_safetensors_bytes<B: Backend>(
     members: &[ThreatDetector<B>],
     path: &Path,
 ) -> Result<Vec<u8>> {
-    let entries = members_state_dict(members);
+    serialize_entries(members_state_dict(members), path)
+}
+
+/// Removes `key.weight` (PyTorch's `[out, in]`) and `key.bias` from `tensors`, checking their
+/// shapes, as a burn `Linear` (`[in, out]`).
+fn take_linear<B: Backend>(
+    path: &Path,
+    tensors: &mut HashMap<String, Loaded>,
+    key: &str,
+    inputs: usize,
+    outputs: usize,
+    device: &B::Device,
+) -> Result<Linear<B>> {
+    let mut take = |key: String, shape: Vec<usize>| -> Result<Vec<f32>> {
+        let t = tensors.remove(&key).ok_or_else(|| {
+            artifact(
+                path,
+                format!("missing key `{key}` (expected shape {shape:?})"),
+            )
+        })?;
+        if t.shape != shape {
+            return Err(artifact(
+                path,
+                format!("key `{key}`: expected shape {shape:?}, found {:?}", t.shape),
+            ));
+        }
+        Ok(t.values)
+    };
+    let weight = take(format!("{key}.weight"), vec![outputs, inputs])?;
+    let bias = take(format!("{key}.bias"), vec![outputs])?;
+    let mut transposed = vec![0.0f32; inputs * outputs];
+    for o in 0..outputs {
+        for i in 0..inputs {
+            transposed[i * outputs + o] = weight[o * inputs + i];
+        }
+    }
+    Ok(Linear {
+        weight: Param::from_data(TensorData::new(transposed, [inputs, outputs]), device),
+        bias: Some(Param::from_data(TensorData::new(bias, [outputs]), device)),
+    })
+}
+
+/// Every F32 tensor of a safetensors file, by key.
+fn read_tensors(path: &Path, bytes: &[u8]) -> Result<HashMap<String, Loaded>> {
+    let file = safetensors::SafeTensors::deserialize(bytes)
+        .map_err(|e| artifact(path, format!("not a safetensors file: {e}")))?;
+    let mut tensors = HashMap::new();
+    for (key, view) in file.tensors() {
+        if view.dtype() != safetensors::Dtype::F32 {
+            return Err(artifact(
+                path,
+                format!("key `{key}`: expected F32, found {:?}", view.dtype()),
+            ));
+        }
+        let values = view
+            .data()
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
+        tensors.insert(
+            key,
+            Loaded {
+                shape: view.shape().to_vec(),
+                values,
+            },
+        );
+    }
+    Ok(tensors)
+}
+
+/// A `Linear`'s weight and bias as PyTorch `state_dict` entries under `key`.
+fn linear_entries<B: Backend>(key: &str, layer: &Linear<B>) -> [(String, Vec<usize>, Vec<f32>); 2] {
+    let [inputs, outputs] = layer.weight.dims();
+    let w = f32_values(layer.weight.val());
+    let mut transposed = vec![0.0f32; inputs * outputs];
+    for i in 0..inputs {
+        for o in 0..outputs {
+            transposed[o * inputs + i] = w[i * outputs + o];
+        }
+    }
+    let b = layer
+        .bias
+        .as_ref()
+        .map_or(vec![0.0; outputs], |b| f32_values(b.val()));
+    [
+        (format!("{key}.weight"), vec![outputs, inputs], transposed),
+        (format!("{key}.bias"), vec![outputs], b),
+    ]
+}
+
+/// The safetensors bytes of `entries`.
+fn serialize_entries(entries: Vec<(String, Vec<usize>, Vec<f32>)>, path: &Path) -> Result<Vec<u8>> {
     let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = entries
         .into_iter()
         .map(|(k, shape, v)| (k, shape, v.iter().flat_map(|x| x.to_le_bytes()).collect()))
@@ -290,4 +321,64 @@ pub(crate) fn members_safetensors_bytes<B: Backend>(
         .collect();
     safetensors::serialize(views, None)
         .map_err(|e| artifact(path, format!("cannot serialise: {e}")))
+}
+
+/// The `nn.Sequential` indices of the autoencoder's layers (ReLUs between them).
+pub const AUTOENCODER_KEYS: [&str; 4] = ["0", "2", "4", "6"];
+
+/// The autoencoder's weights as PyTorch `state_dict` entries: the keys of
+/// `nn.Sequential(Linear(7, h), ReLU(), Linear(h, b), ReLU(), Linear(b, h), ReLU(), Linear(h, 7))`.
+pub fn autoencoder_state_dict<B: Backend>(
+    model: &Autoencoder<B>,
+) -> Vec<(String, Vec<usize>, Vec<f32>)> {
+    AUTOENCODER_KEYS
+        .iter()
+        .zip(model.layers())
+        .flat_map(|(key, layer)| linear_entries(key, layer))
+        .collect()
+}
+
+/// The autoencoder's weights as a safetensors file, in memory.
+pub(crate) fn autoencoder_safetensors_bytes<B: Backend>(
+    model: &Autoencoder<B>,
+    path: &Path,
+) -> Result<Vec<u8>> {
+    serialize_entries(autoencoder_state_dict(model), path)
+}
+
+/// Reads an autoencoder of shape `config` from safetensors bytes (keys as
+/// [`autoencoder_state_dict`] writes them), checking every key and shape.
+pub(crate) fn read_autoencoder_safetensors<B: Backend>(
+    path: &Path,
+    bytes: &[u8],
+    config: &AutoencoderConfig,
+    device: &B::Device,
+) -> Result<Autoencoder<B>> {
+    let mut tensors = read_tensors(path, bytes)?;
+    let mut layers = Vec::with_capacity(4);
+    for (key, [inputs, outputs]) in AUTOENCODER_KEYS.iter().zip(config.layer_shapes()) {
+        layers.push(take_linear(
+            path,
+            &mut tensors,
+            key,
+            inputs,
+            outputs,
+            device,
+        )?);
+    }
+    if let Some(extra) = tensors.keys().min() {
+        return Err(artifact(
+            path,
+            format!(
+                "unexpected key `{extra}`: expected only the keys 0, 2, 4 and 6 (.weight, .bias)"
+            ),
+        ));
+    }
+    let mut model = config.init_zeroed::<B>(device);
+    let mut layers = layers.into_iter();
+    model.encoder1 = layers.next().expect("four layers");
+    model.encoder2 = layers.next().expect("four layers");
+    model.decoder1 = layers.next().expect("four layers");
+    model.decoder2 = layers.next().expect("four layers");
+    Ok(model)
 }

@@ -28,11 +28,25 @@ fn json_of(args: &[&str]) -> Value {
 #[test]
 fn benchmark_seed_two_is_train_seed_two_and_the_summary_adds_up() {
     let data = real_rows();
+    // Every kind by default, in this order.
     let bench = json_of(&["benchmark", "--data", &data, "--seeds", "2", "--json"]);
     assert_eq!(bench["data"]["synthetic"], false);
     assert_eq!(bench["data"]["carved_validation"], true);
-    let mlp = &bench["detectors"][0];
-    assert_eq!(mlp["detector"], "mlp");
+    let kinds: Vec<&str> = bench["detectors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["detector"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["mlp", "autoencoder", "iforest"]);
+    for (i, kind) in kinds.iter().enumerate() {
+        check_kind(&data, kind, &bench["detectors"][i]);
+    }
+}
+
+/// One kind's seed-2 reports are `train --detector KIND --seed 2` + `eval`'s, and its summary
+/// adds up.
+fn check_kind(data: &str, kind: &str, mlp: &Value) {
     let runs = mlp["per_seed"].as_array().unwrap();
     assert_eq!(runs.len(), 2);
     assert_eq!(runs[1]["seed"], 2);
@@ -42,7 +56,9 @@ fn benchmark_seed_two_is_train_seed_two_and_the_summary_adds_up() {
     let trained = json_of(&[
         "train",
         "--data",
-        &data,
+        data,
+        "--detector",
+        kind,
         "--seed",
         "2",
         "--out",
@@ -57,7 +73,7 @@ fn benchmark_seed_two_is_train_seed_two_and_the_summary_adds_up() {
         "--model",
         out.to_str().unwrap(),
         "--data",
-        &data,
+        data,
         "--json",
     ]);
     assert_eq!(runs[1]["test"], evaluated["test"]);

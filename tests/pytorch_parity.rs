@@ -173,7 +173,7 @@ fn imported_pytorch_model_predicts_like_pytorch_on_the_real_samples() {
     let json =
         from_state_dict::<B>(Path::new("final"), state_dict(&parity()["final"]), &device).unwrap();
     for other in [&st, &json] {
-        for ((k1, s1, v1), (k2, s2, v2)) in pytorch_state_dict(detector.model())
+        for ((k1, s1, v1), (k2, s2, v2)) in pytorch_state_dict(detector.model().unwrap())
             .into_iter()
             .zip(pytorch_state_dict(other))
         {

@@ -155,7 +155,7 @@ fn default_training_on<B: Backend>() -> beth_detect::Result<()> {
             &Default::default(),
         )
         .unwrap();
-        let t = &outcome.test_report;
+        let t = outcome.test_report.as_ref().unwrap();
         eprintln!(
             "seed {seed}: test AUROC {:.4}, recall {:.4}, precision {:.4}",
             t.auroc.unwrap(),

@@ -157,7 +157,7 @@ fn foreign_empty_newer_and_wrong_width_descriptions_are_refused() {
     let e = load_edited(|d| std::fs::write(d.join("detector.json"), br#"{"a": 1}"#).unwrap());
     assert!(e.to_string().contains("found something else"), "{e}");
     let e = load_edited(edit_json(|mut v| {
-        v["format_version"] = 3.into();
+        v["format_version"] = 4.into();
         v
     }));
     assert!(e.to_string().contains("newer beth-detect"), "{e}");
@@ -247,7 +247,7 @@ fn a_version_1_detector_is_refused_with_what_to_do() {
         let text = std::fs::read_to_string(&path).unwrap();
         std::fs::write(
             &path,
-            text.replace("\"format_version\": 2", "\"format_version\": 1"),
+            text.replace("\"format_version\": 3", "\"format_version\": 1"),
         )
         .unwrap();
     });

@@ -104,3 +104,40 @@ fn training_on_wgpu_lowers_the_loss() {
     let b = outcome.detector.score_dataset(&splits.test).unwrap();
     assert!(max_difference(&a, &b) <= 1e-5);
 }
+
+#[test]
+fn the_autoencoder_trains_on_wgpu_and_scores_alike_on_the_cpu() {
+    let config = SynthConfig::new().with_scale(0.004);
+    let splits = BethSplits {
+        train: generate(SynthSplit::Training, &config).unwrap(),
+        validation: generate(SynthSplit::Validation, &config).unwrap(),
+        test: generate(SynthSplit::Testing, &config).unwrap(),
+        carved: None,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let outcome = train::<Autodiff<Wgpu>>(
+        &TrainingConfig::new()
+            .with_detector(beth_detect::models::DetectorKind::Autoencoder)
+            .with_num_epochs(3)
+            .with_batch_size(256)
+            .with_validation_batch_size(1024),
+        &splits,
+        dir.path(),
+        Progress::Silent,
+        &Default::default(),
+    )
+    .unwrap();
+    let h = &outcome.history;
+    assert!(
+        h.train_loss.last() < h.train_loss.first(),
+        "{:?}",
+        h.train_loss
+    );
+    let saved = dir.path().join("detector");
+    outcome.detector.save(&saved).unwrap();
+    let cpu = Detector::<NdArray>::load(&saved, &Default::default()).unwrap();
+    assert_eq!(cpu.kind(), "autoencoder");
+    let a = cpu.score_dataset(&splits.test).unwrap();
+    let b = outcome.detector.score_dataset(&splits.test).unwrap();
+    assert!(max_difference(&a, &b) <= 1e-4);
+}

@@ -5,6 +5,7 @@ use beth_detect::benchmark::{
     BenchmarkEvent, BenchmarkOptions, BenchmarkReport, SplitSummary, run_benchmark,
 };
 use beth_detect::features::FeatureSet;
+use beth_detect::models::DetectorKind;
 use beth_detect::plots::write_comparison_plots;
 use beth_detect::{Error, Result, with_backend};
 use burn::backend::Autodiff;
@@ -16,9 +17,9 @@ pub struct Args {
     /// no validation file).
     #[arg(long)]
     data: PathBuf,
-    /// Detector kinds, comma-separated (today: `mlp`).
-    #[arg(long, default_value = "mlp", value_delimiter = ',')]
-    detectors: Vec<String>,
+    /// Detector kinds, comma-separated: `mlp`, `autoencoder`, `iforest`.
+    #[arg(long, default_value = "mlp,autoencoder,iforest", value_delimiter = ',')]
+    detectors: Vec<DetectorKind>,
     /// Seeds 1..=N; each trains exactly as `train --seed S` does.
     #[arg(long, default_value_t = 5)]
     seeds: u64,

@@ -3,8 +3,7 @@ use std::path::PathBuf;
 use beth_detect::Result;
 use beth_detect::detector::Detector;
 use beth_detect::interop::{
-    imported_detector, load_pytorch, load_safetensors, load_sklearn_scaler,
-    save_members_safetensors,
+    export_model, imported_detector, load_pytorch, load_safetensors, load_sklearn_scaler,
 };
 use burn::backend::NdArray;
 
@@ -43,15 +42,16 @@ pub struct ExportArgs {
     /// Detector directory.
     #[arg(long)]
     model: PathBuf,
-    /// safetensors file to write; PyTorch loads it into the notebook's nn.Sequential with
-    /// `model.load_state_dict(safetensors.torch.load_file(path))`.
+    /// File to write. Networks as safetensors: PyTorch loads an `mlp` into the notebook's
+    /// nn.Sequential (an autoencoder into its own, see the README) with
+    /// `model.load_state_dict(safetensors.torch.load_file(path))`. A forest as JSON.
     #[arg(long)]
     out: PathBuf,
 }
 
 pub fn export(args: ExportArgs) -> Result<()> {
     let detector = Detector::<NdArray>::load(&args.model, &Default::default())?;
-    save_members_safetensors(detector.members(), &args.out)?;
-    eprintln!("weights written to {}", args.out.display());
+    let what = export_model(&detector, &args.out)?;
+    eprintln!("{what} written to {}", args.out.display());
     Ok(())
 }

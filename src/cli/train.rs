@@ -8,6 +8,7 @@ use beth_detect::data::synth::SynthConfig;
 use beth_detect::data::{CarveOptions, Label};
 use beth_detect::evaluation::ThresholdRule;
 use beth_detect::features::FeatureSet;
+use beth_detect::models::DetectorKind;
 use beth_detect::plots::write_training_curves;
 use beth_detect::training::{
     ClassWeight, DataProvenance, Progress, ProgressEvent, TrainingConfig, train_with_provenance,
@@ -21,9 +22,15 @@ use super::report::{print_report, write_json};
 #[derive(Debug, clap::Args)]
 #[command(group(clap::ArgGroup::new("source").required(true).args(["data", "synthetic"])))]
 pub struct Args {
+    /// What to train: `mlp` (the notebook's supervised network; needs `sus` labels),
+    /// `autoencoder` or `iforest` (label-free: fitted on the benign training rows, or on every
+    /// row of data without labels).
+    #[arg(long, default_value = "mlp")]
+    detector: DetectorKind,
     /// Directory with the split files (Kaggle or DataCamp names, or names holding `train`,
-    /// `validation` and `test`). Without a validation file, validation is carved out of the
-    /// training file (see --validation-fraction).
+    /// `validation` and `test`), or one file (CSV of any BETH schema, or Tracee JSON lines),
+    /// which then has no test split. Without a validation file, validation is carved out of
+    /// the training rows (see --validation-fraction).
     #[arg(long)]
     data: Option<PathBuf>,
     /// Share of the training file carved out as validation when the directory has no
@@ -64,9 +71,9 @@ pub struct Args {
     /// Positive-class weight in the loss: `none`, `balanced` or a number.
     #[arg(long, default_value = "none")]
     class_weight: ClassWeight,
-    /// Decision threshold: a probability, `max-f1`, `youden` (chosen on validation), or
-    /// `fpr:X`, an alert budget: the lowest threshold at which at most a fraction X of the
-    /// benign validation rows alert.
+    /// Decision threshold: a score in [0, 1], `max-f1`, `youden` (chosen on labelled
+    /// validation), or `fpr:X`, an alert budget: the lowest threshold at which at most a
+    /// fraction X of the benign validation rows (all of them without labels) alert.
     #[arg(long, default_value = "0.5")]
     threshold: ThresholdRule,
     /// Stop after this many epochs without a lower validation loss.
@@ -107,19 +114,26 @@ fn run_on<B: Backend>(args: Args) -> Result<()> {
     } else {
         ""
     };
+    let labels = if splits.train.has_label(args.label) {
+        String::new()
+    } else {
+        format!(" (no `{}` labels)", args.label)
+    };
     eprintln!(
-        "data: {}{tag}: train {} rows, validation {}, test {} (loaded in {:.1} s); backend {}",
+        "data: {}{tag}{labels}: train {} rows, validation {}, test {} (loaded in {:.1} s); detector {}, backend {}",
         provenance.source,
         splits.train.len(),
         splits.validation.len(),
         splits.test.len(),
         started.elapsed().as_secs_f64(),
+        args.detector,
         args.backend
     );
     if let Some(carved) = &splits.carved {
         eprintln!("validation: no validation file, so {carved}");
     }
     let config = TrainingConfig::new()
+        .with_detector(args.detector)
         .with_feature_set(args.features)
         .with_label(args.label)
         .with_num_epochs(args.epochs)
@@ -158,29 +172,46 @@ fn run_on<B: Backend>(args: Args) -> Result<()> {
             &provenance,
         )?;
         outcome.detector.write_into(&staging)?;
-        write_json(
-            &staging.join("validation_report.json"),
-            &outcome.validation_report,
-        )?;
-        write_json(&staging.join("test_report.json"), &outcome.test_report)?;
-        write_json(&staging.join("history.json"), &outcome.history)?;
-        write_training_curves(
-            &staging,
-            &format!("{}{tag}", provenance.source),
-            &outcome.history,
-        )?;
+        for (name, report) in [
+            ("validation_report.json", &outcome.validation_report),
+            ("test_report.json", &outcome.test_report),
+        ] {
+            if let Some(report) = report {
+                write_json(&staging.join(name), report)?;
+            }
+        }
+        if !outcome.history.valid_loss.is_empty() {
+            write_json(&staging.join("history.json"), &outcome.history)?;
+            write_training_curves(
+                &staging,
+                &format!("{}{tag}", provenance.source),
+                &outcome.history,
+            )?;
+        }
         publish_dir(&staging, &args.out)?;
-        eprintln!(
-            "trained {} epochs in {:.1} s; kept epoch {}; detector written to {}",
-            outcome.history.valid_loss.len(),
-            started.elapsed().as_secs_f64(),
-            outcome.history.best_epoch,
-            args.out.display()
-        );
+        if outcome.history.valid_loss.is_empty() {
+            eprintln!(
+                "fitted in {:.1} s; detector written to {}",
+                started.elapsed().as_secs_f64(),
+                args.out.display()
+            );
+        } else {
+            eprintln!(
+                "trained {} epochs in {:.1} s; kept epoch {}; detector written to {}",
+                outcome.history.valid_loss.len(),
+                started.elapsed().as_secs_f64(),
+                outcome.history.best_epoch,
+                args.out.display()
+            );
+        }
+        let threshold = outcome.detector.threshold();
         if args.json {
             let all = serde_json::json!({
+                "detector": args.detector,
                 "synthetic": provenance.synthetic,
                 "carved_validation": splits.carved,
+                "threshold": threshold,
+                "validation_alerts": outcome.validation_alerts,
                 "validation": outcome.validation_report,
                 "test": outcome.test_report,
             });
@@ -189,8 +220,18 @@ fn run_on<B: Backend>(args: Args) -> Result<()> {
                 serde_json::to_string_pretty(&all).map_err(|e| Error::Training(e.to_string()))?
             );
         } else {
-            print_report(&format!("validation{tag}"), &outcome.validation_report);
-            print_report(&format!("test{tag}"), &outcome.test_report);
+            match &outcome.validation_report {
+                Some(report) => print_report(&format!("validation{tag}"), report),
+                None => println!(
+                    "validation{tag} (no labels): {} rows, {} alert at threshold {threshold}",
+                    splits.validation.len(),
+                    outcome.validation_alerts
+                ),
+            }
+            match &outcome.test_report {
+                Some(report) => print_report(&format!("test{tag}"), report),
+                None => println!("test: none (no labelled test split)"),
+            }
         }
         Ok(())
     })();

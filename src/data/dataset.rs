@@ -7,7 +7,7 @@ use burn::data::dataset::Dataset;
 
 use super::reader::{BethEvent, EventReader, decode_fields, is_blank_record};
 use super::record::{self, FieldAction, MAX_RECORD_BYTES, Split};
-use super::schema::{Column, Label, Schema};
+use super::schema::{Column, CsvLayout, Label, Schema};
 use crate::error::{Error, Position, Result};
 
 /// The numeric columns of a BETH file, one vector per column. Columns the schema lacks stay
@@ -54,6 +54,30 @@ impl Present {
             event_id: schema.has(Column::EventId),
             sus: schema.has(Column::Sus),
             evil: schema.has(Column::Evil),
+        }
+    }
+
+    /// What a CSV file with this header fills: its schema's columns, less the label columns
+    /// the header leaves out (a user's own logs have none).
+    fn of_layout(layout: &CsvLayout) -> Self {
+        let mut p = Present::of(layout.schema);
+        p.sus &= layout.field(Column::Sus).is_some() || layout.field(Column::SusLabel).is_some();
+        p.evil &= layout.field(Column::Evil).is_some();
+        p
+    }
+
+    /// Of a reader's input.
+    fn of_reader<R: Read>(reader: &EventReader<R>) -> Self {
+        match reader.csv_layout() {
+            Some(layout) => Present::of_layout(layout),
+            None => Present::of(reader.schema()),
+        }
+    }
+
+    fn has_label(self, label: Label) -> bool {
+        match label {
+            Label::Sus => self.sus,
+            Label::Evil => self.evil,
         }
     }
 }
@@ -169,6 +193,8 @@ pub struct BethDataset {
     label: Label,
     /// Header columns the schema does not use (ignored).
     extra_columns: Vec<String>,
+    /// The columns the file fills (a CSV may leave its schema's labels out).
+    present: Present,
 }
 
 /// Bytes read per block; each block is parsed by all cores at once.
@@ -200,7 +226,7 @@ impl BethDataset {
     pub fn from_reader<R: Read>(mut reader: EventReader<R>) -> Result<Self> {
         let schema = reader.schema();
         let extra_columns = reader.extra_columns().to_vec();
-        let present = Present::of(schema);
+        let present = Present::of_reader(&reader);
         let mut columns = EventColumns::with_capacity(0, present);
         let first_line = reader.next_line();
         for event in &mut reader {
@@ -212,6 +238,7 @@ impl BethDataset {
             columns,
             label: Label::Sus,
             extra_columns,
+            present,
         };
         dataset.check_not_empty(first_line)
     }
@@ -233,6 +260,7 @@ impl BethDataset {
             columns,
             label: Label::Sus,
             extra_columns: Vec::new(),
+            present,
         }
     }
 
@@ -246,9 +274,9 @@ impl BethDataset {
         Ok(self)
     }
 
-    /// Chooses the label; an error if the file's schema has no such column.
+    /// Chooses the label; an error if the file has no such column.
     pub fn with_label(mut self, label: Label) -> Result<Self> {
-        if !self.schema.has_label(label) {
+        if !self.has_label(label) {
             return Err(Error::MissingColumn {
                 path: self.path,
                 what: format!("label `{label}`"),
@@ -281,9 +309,15 @@ impl BethDataset {
         self.label
     }
 
-    /// Whether the file has the chosen label at all (Tracee JSON has none).
+    /// Whether the file has the chosen label at all (Tracee JSON has none, nor has a CSV whose
+    /// header leaves the label columns out).
     pub fn is_labelled(&self) -> bool {
-        self.schema.has_label(self.label)
+        self.has_label(self.label)
+    }
+
+    /// Whether the file has a label's column.
+    pub fn has_label(&self, label: Label) -> bool {
+        self.schema.has_label(label) && self.present.has_label(label)
     }
 
     /// Number of events.
@@ -329,7 +363,7 @@ impl BethDataset {
     /// # Panics
     /// If an index is out of range.
     pub fn select(&self, indices: &[usize]) -> BethDataset {
-        let present = Present::of(self.schema);
+        let present = self.present;
         let mut columns = EventColumns::with_capacity(indices.len(), present);
         for &i in indices {
             columns.push(&self.columns.event(i), present);
@@ -340,6 +374,7 @@ impl BethDataset {
             columns,
             label: self.label,
             extra_columns: self.extra_columns.clone(),
+            present,
         }
     }
 }
@@ -460,7 +495,7 @@ fn load_csv_parallel<R: Read>(
         actions,
     } = parts;
     let first_line = next_line;
-    let present = Present::of(layout.schema);
+    let present = Present::of_layout(&layout);
     let mut columns = EventColumns::with_capacity(0, present);
     let mut buf = std::mem::take(&mut pending);
     loop {
@@ -551,6 +586,7 @@ fn load_csv_parallel<R: Read>(
         columns,
         label: Label::Sus,
         extra_columns: layout.extra,
+        present,
     }
     .check_not_empty(first_line)
 }

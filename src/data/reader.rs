@@ -641,6 +641,14 @@ pub(crate) struct CsvParts<R> {
 }
 
 impl<R: Read> EventReader<R> {
+    /// The CSV header's layout (`None` for Tracee JSON).
+    pub(crate) fn csv_layout(&self) -> Option<&CsvLayout> {
+        match &self.format {
+            Format::Csv { layout, .. } => Some(layout),
+            Format::Tracee => None,
+        }
+    }
+
     /// Splits a CSV reader into its source and unread bytes; gives the reader back for JSON.
     pub(crate) fn into_csv_parts(self) -> std::result::Result<CsvParts<R>, Box<Self>> {
         match self.format {

@@ -185,7 +185,8 @@ impl Schema {
     /// Detects a CSV schema from header fields (already split, BOM removed).
     ///
     /// The columns may come in any order. Every column of the schema must be present exactly
-    /// once; other columns (a pandas index, a note an analyst added) are allowed, listed in
+    /// once, except its label columns (`sus`/`sus_label`, `evil`), which a user's own logs do
+    /// not have; other columns (a pandas index, a note an analyst added) are allowed, listed in
     /// [`CsvLayout::extra_columns`] and ignored by everything but `score`, which passes them
     /// through. When several schemas fit, the one leaving the fewest extra columns wins (a raw
     /// header also holds every host-log column). When none fits, the error lists, for the
@@ -217,6 +218,7 @@ impl Schema {
             let missing: Vec<String> = schema
                 .columns()
                 .iter()
+                .filter(|c| !matches!(c, Sus | Evil | SusLabel))
                 .filter(|c| !header.contains(&c.name().as_bytes()))
                 .map(|c| c.name().to_string())
                 .collect();

@@ -258,6 +258,21 @@ impl BethSplits {
         }
     }
 
+    /// A single file as splits: validation carved out of it as `carve` says, and no test
+    /// split (`test` is empty). For training on one file — the label-free kinds on a Tracee
+    /// log without labels, say.
+    pub fn open_file_with(path: impl AsRef<Path>, carve: &CarveOptions) -> Result<Self> {
+        carve.validate()?;
+        let data = BethDataset::open(path)?;
+        let (train, validation, carved) = carve_validation(&data, carve)?;
+        Ok(BethSplits {
+            test: data.select(&[]),
+            train,
+            validation,
+            carved: Some(carved),
+        })
+    }
+
     /// Chooses the label of all three splits.
     pub fn with_label(self, label: Label) -> Result<Self> {
         Ok(BethSplits {

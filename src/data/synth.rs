@@ -819,6 +819,22 @@ impl Iterator for SynthRecords {
 /// How the names of generated datasets start: what tells [`is_synthetic`] they are.
 const SYNTHETIC_NAME_PREFIX: &str = "<synthetic";
 
+/// The file [`write_splits`] leaves beside the splits it writes, so that whoever trains on the
+/// directory later knows (and says) the data is synthetic.
+pub const SYNTHETIC_MARKER: &str = "SYNTHETIC.json";
+
+/// The generator's settings recorded in `dir`'s [`SYNTHETIC_MARKER`], if `dir` holds splits
+/// written by [`write_splits`] (`"synthetic BETH, scale 0.1, seed 7"`).
+pub fn synthetic_marker(dir: &Path) -> Option<String> {
+    let bytes = std::fs::read(dir.join(SYNTHETIC_MARKER)).ok()?;
+    let marker: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    Some(format!(
+        "synthetic BETH, scale {}, seed {}",
+        marker.get("scale")?,
+        marker.get("seed")?
+    ))
+}
+
 /// Whether a dataset came from this generator (rather than from a file).
 pub fn is_synthetic(dataset: &BethDataset) -> bool {
     dataset
@@ -878,6 +894,20 @@ pub fn write_splits(dir: &Path, config: &SynthConfig, schema: Schema) -> Result<
         }
     };
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let marker = dir.join(SYNTHETIC_MARKER);
+    let settings = serde_json::json!({
+        "generator": "beth-detect synth",
+        "synthetic": true,
+        "scale": config.scale,
+        "seed": config.seed,
+        "note": "These splits were generated; quality figures measured on them say nothing about real logs.",
+    });
+    crate::artifact::write_file_atomically(&marker, |out| {
+        serde_json::to_writer_pretty(out, &settings).map_err(|source| Error::Json {
+            path: marker.clone(),
+            source,
+        })
+    })?;
     let mut written = Vec::new();
     for (split, name) in SynthSplit::ALL.into_iter().zip(names) {
         let path = dir.join(name);

@@ -68,12 +68,128 @@ enum Node {
 }
 
 /// A fitted forest.
+///
+/// Serialised (the detector's `forest.json`, `beth-detect export`) as its configuration, ψ and
+/// each tree's nodes in preorder (`{"feature", "threshold", "left", "right"}` or `{"size"}`);
+/// a file whose nodes do not form trees of at most [`MAX_DEPTH`] levels is refused.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "ForestFile", into = "ForestFile")]
 pub struct IsolationForest {
     config: IsolationForestConfig,
     /// Rows each tree was grown on (ψ).
     samples: usize,
     trees: Vec<Vec<Node>>,
+    /// The trees as perfect binary trees, for scoring.
+    compiled: CompiledForest,
+}
+
+/// The deepest tree a forest may hold (ψ up to 2²⁰ rows): bounds what a file can make us
+/// allocate.
+pub const MAX_DEPTH: usize = 20;
+/// The most padded leaves (trees × 2^depth) a forest may hold: 16 Mi, 64 MiB of path lengths.
+const MAX_LEAVES: u64 = 1 << 24;
+
+#[derive(Serialize, Deserialize)]
+struct ForestFile {
+    config: IsolationForestConfig,
+    samples: usize,
+    trees: Vec<Vec<Node>>,
+}
+
+impl From<IsolationForest> for ForestFile {
+    fn from(f: IsolationForest) -> Self {
+        ForestFile {
+            config: f.config,
+            samples: f.samples,
+            trees: f.trees,
+        }
+    }
+}
+
+impl TryFrom<ForestFile> for IsolationForest {
+    type Error = String;
+    fn try_from(file: ForestFile) -> std::result::Result<Self, String> {
+        if file.trees.is_empty() || file.trees.len() != file.config.trees {
+            return Err(format!(
+                "expected {} trees (the config's), found {}",
+                file.config.trees,
+                file.trees.len()
+            ));
+        }
+        if file.samples < 2 {
+            return Err(format!(
+                "expected ψ of at least 2 rows, found {}",
+                file.samples
+            ));
+        }
+        let mut depth = 0;
+        for (t, tree) in file.trees.iter().enumerate() {
+            depth = depth.max(check_tree(tree).map_err(|e| format!("tree {t}: {e}"))?);
+        }
+        if (file.trees.len() as u64) << depth > MAX_LEAVES {
+            return Err(format!(
+                "{} trees of depth {depth} would need more than {MAX_LEAVES} leaves",
+                file.trees.len()
+            ));
+        }
+        Ok(IsolationForest::new(file.config, file.samples, file.trees))
+    }
+}
+
+/// Checks that `tree`'s nodes form one tree rooted at 0 (children after their parent, each
+/// node reached once), splitting on real features, at most [`MAX_DEPTH`] deep; returns its
+/// depth.
+fn check_tree(tree: &[Node]) -> std::result::Result<usize, String> {
+    if tree.is_empty() {
+        return Err("no nodes".into());
+    }
+    let mut depth = vec![usize::MAX; tree.len()];
+    depth[0] = 0;
+    for (i, node) in tree.iter().enumerate() {
+        if depth[i] == usize::MAX {
+            return Err(format!("node {i} is not reached from the root"));
+        }
+        if let Node::Split {
+            feature,
+            threshold,
+            left,
+            right,
+        } = *node
+        {
+            if feature as usize >= FEATURE_WIDTH || threshold.is_nan() {
+                return Err(format!(
+                    "node {i}: expected a feature below {FEATURE_WIDTH} and a threshold, found feature {feature}, threshold {threshold}"
+                ));
+            }
+            for child in [left as usize, right as usize] {
+                if child <= i || child >= tree.len() || depth[child] != usize::MAX {
+                    return Err(format!(
+                        "node {i}: child {child} is not a fresh node after it"
+                    ));
+                }
+                depth[child] = depth[i] + 1;
+                if depth[child] > MAX_DEPTH {
+                    return Err(format!("deeper than {MAX_DEPTH} levels"));
+                }
+            }
+        }
+    }
+    Ok(depth.into_iter().max().unwrap_or(0))
+}
+
+/// Trees padded to perfect binary trees of one depth `D`, laid out breadth first: node `i`'s
+/// children are `2i + 1` and `2i + 2`, and every row takes exactly `D` steps, without a
+/// data-dependent branch, to one of `2^D` leaves holding `h(x)`. A leaf above depth `D` becomes
+/// a subtree of always-left splits whose leaves all hold its value.
+#[derive(Debug, Clone, PartialEq)]
+struct CompiledForest {
+    depth: usize,
+    /// Per tree, `2^D − 1` `(threshold, feature)` pairs.
+    splits: Vec<(f32, u32)>,
+    /// Per tree, `2^D` path lengths.
+    leaves: Vec<f32>,
+    /// `c(ψ)`.
+    norm: f64,
 }
 
 impl IsolationForestConfig {
@@ -90,10 +206,16 @@ impl IsolationForestConfig {
 
     /// Checks the knobs.
     pub fn validate(&self) -> Result<()> {
-        if self.trees == 0 || self.max_samples < 2 {
+        let leaves =
+            (self.trees as u64).saturating_mul(self.max_samples.next_power_of_two() as u64);
+        if self.trees == 0
+            || self.max_samples < 2
+            || self.max_samples > 1 << MAX_DEPTH
+            || leaves > MAX_LEAVES
+        {
             return Err(Error::InvalidConfig {
                 name: "isolation forest",
-                expected: "at least 1 tree and at least 2 samples per tree",
+                expected: "at least 1 tree, 2 to 2^20 samples per tree, trees × samples (rounded up to a power of 2) at most 2^24",
                 found: format!("{} trees, {} samples", self.trees, self.max_samples),
             });
         }
@@ -128,11 +250,7 @@ impl IsolationForestConfig {
                 nodes
             })
             .collect();
-        Ok(IsolationForest {
-            config: *self,
-            samples,
-            trees,
-        })
+        Ok(IsolationForest::new(*self, samples, trees))
     }
 }
 
@@ -206,6 +324,16 @@ pub fn average_path_length(n: usize) -> f64 {
 }
 
 impl IsolationForest {
+    fn new(config: IsolationForestConfig, samples: usize, trees: Vec<Vec<Node>>) -> Self {
+        let compiled = CompiledForest::of(&trees, samples);
+        IsolationForest {
+            config,
+            samples,
+            trees,
+            compiled,
+        }
+    }
+
     /// The configuration it was grown with.
     pub fn config(&self) -> &IsolationForestConfig {
         &self.config
@@ -213,36 +341,216 @@ impl IsolationForest {
 
     /// Anomaly scores in (0, 1] for rows of (scaled) features: higher is more unusual.
     pub fn score(&self, rows: &[[f32; FEATURE_WIDTH]]) -> Vec<f32> {
-        let norm = average_path_length(self.samples);
-        rows.iter()
-            .map(|x| {
-                let total: f64 = self.trees.iter().map(|tree| path_length(tree, x)).sum();
-                let mean = total / self.trees.len() as f64;
-                2f64.powf(-mean / norm) as f32
-            })
-            .collect()
+        let mut out = vec![0.0; rows.len()];
+        self.score_flat(rows.as_flattened(), &mut out);
+        out
+    }
+
+    /// [`score`](Self::score) for row-major features (7 per row) into `out`, one per row.
+    pub fn score_flat(&self, features: &[f32], out: &mut [f32]) {
+        // Tiles of rows, trees outermost within a tile: one tree's few kilobytes stay in L1
+        // while every row of the tile walks it, and the rows' walks are independent chains
+        // the CPU overlaps.
+        const TILE: usize = 256;
+        let c = &self.compiled;
+        let internal = (1usize << c.depth) - 1;
+        let mut total = [0.0f32; TILE];
+        for (x, y) in features
+            .chunks(TILE * FEATURE_WIDTH)
+            .zip(out.chunks_mut(TILE))
+        {
+            let n = y.len();
+            total[..n].fill(0.0);
+            for (splits, leaves) in c
+                .splits
+                .chunks_exact(internal.max(1))
+                .zip(c.leaves.chunks_exact(internal + 1))
+            {
+                for (row, t) in x.chunks_exact(FEATURE_WIDTH).zip(&mut total[..n]) {
+                    let mut i = 0usize;
+                    for _ in 0..c.depth {
+                        let (threshold, feature) = splits[i];
+                        // Left (2i + 1) when `x <= t`, else right: a NaN goes right, as in the
+                        // trees.
+                        i = 2 * i + 2 - usize::from(row[feature as usize] <= threshold);
+                    }
+                    *t += leaves[i - internal];
+                }
+            }
+            let scale = -1.0 / (c.norm * self.trees.len() as f64);
+            for (y, &t) in y.iter_mut().zip(&total[..n]) {
+                *y = (t as f64 * scale).exp2() as f32;
+            }
+        }
     }
 }
 
-fn path_length(tree: &[Node], x: &[f32; FEATURE_WIDTH]) -> f64 {
-    let mut node = 0usize;
-    let mut depth = 0.0;
-    loop {
-        match tree[node] {
-            Node::Split {
-                feature,
-                threshold,
-                left,
-                right,
-            } => {
-                node = if x[feature as usize] <= threshold {
-                    left as usize
-                } else {
-                    right as usize
-                };
-                depth += 1.0;
+impl CompiledForest {
+    fn of(trees: &[Vec<Node>], samples: usize) -> Self {
+        let depth = trees.iter().map(|t| tree_depth(t, 0)).max().unwrap_or(0);
+        let internal = (1usize << depth) - 1;
+        let mut splits = vec![(f32::INFINITY, 0u32); internal.max(1) * trees.len()];
+        let mut leaves = vec![0.0f32; (internal + 1) * trees.len()];
+        for (t, tree) in trees.iter().enumerate() {
+            let splits = &mut splits[t * internal.max(1)..][..internal.max(1)];
+            let leaves = &mut leaves[t * (internal + 1)..][..internal + 1];
+            place(tree, 0, 0, 0, depth, splits, leaves);
+        }
+        CompiledForest {
+            depth,
+            splits,
+            leaves,
+            norm: average_path_length(samples),
+        }
+    }
+}
+
+fn tree_depth(tree: &[Node], node: usize) -> usize {
+    match tree[node] {
+        Node::Split { left, right, .. } => {
+            1 + tree_depth(tree, left as usize).max(tree_depth(tree, right as usize))
+        }
+        Node::Leaf { .. } => 0,
+    }
+}
+
+/// Writes `tree`'s `node`, found at position `at` of level `level` in the perfect layout.
+fn place(
+    tree: &[Node],
+    node: usize,
+    at: usize,
+    level: usize,
+    depth: usize,
+    splits: &mut [(f32, u32)],
+    leaves: &mut [f32],
+) {
+    match tree[node] {
+        Node::Split {
+            feature,
+            threshold,
+            left,
+            right,
+        } => {
+            splits[at] = (threshold, feature as u32);
+            place(
+                tree,
+                left as usize,
+                2 * at + 1,
+                level + 1,
+                depth,
+                splits,
+                leaves,
+            );
+            place(
+                tree,
+                right as usize,
+                2 * at + 2,
+                level + 1,
+                depth,
+                splits,
+                leaves,
+            );
+        }
+        Node::Leaf { size } => {
+            // Every leaf of the padded subtree under `at` (its splits stay always-left).
+            let value = (level as f64 + average_path_length(size as usize)) as f32;
+            let below = depth - level;
+            let first = ((at + 1) << below) - 1 - ((1usize << depth) - 1);
+            leaves[first..first + (1 << below)].fill(value);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The trees walked node by node, as the paper describes.
+    fn walked(forest: &IsolationForest, x: &[f32; FEATURE_WIDTH]) -> f32 {
+        let total: f64 = forest
+            .trees
+            .iter()
+            .map(|tree| {
+                let (mut node, mut depth) = (0usize, 0.0);
+                loop {
+                    match tree[node] {
+                        Node::Split {
+                            feature,
+                            threshold,
+                            left,
+                            right,
+                        } => {
+                            node = if x[feature as usize] <= threshold {
+                                left as usize
+                            } else {
+                                right as usize
+                            };
+                            depth += 1.0;
+                        }
+                        Node::Leaf { size } => break depth + average_path_length(size as usize),
+                    }
+                }
+            })
+            .sum();
+        let mean = total / forest.trees.len() as f64;
+        2f64.powf(-mean / average_path_length(forest.samples)) as f32
+    }
+
+    #[test]
+    fn padded_trees_score_as_the_trees_walked() {
+        let rows: Vec<[f32; FEATURE_WIDTH]> = (0..3000)
+            .map(|i| {
+                let t = i as f32;
+                let far = if i % 97 == 0 { 40.0 } else { 0.0 };
+                [
+                    t.sin(),
+                    (t * 0.3).cos() + far,
+                    t % 5.0,
+                    1.0,
+                    0.0,
+                    (t * 0.01).sin(),
+                    -t / 3000.0,
+                ]
+            })
+            .collect();
+        for max_samples in [5, 256, 1000] {
+            let forest = IsolationForestConfig {
+                trees: 30,
+                max_samples,
+                seed: 9,
             }
-            Node::Leaf { size } => return depth + average_path_length(size as usize),
+            .fit(&rows)
+            .unwrap();
+            let fast = forest.score(&rows);
+            for (x, s) in rows.iter().zip(fast) {
+                assert!((walked(&forest, x) - s).abs() < 1e-5);
+            }
+        }
+    }
+
+    #[test]
+    fn broken_forest_files_are_refused() {
+        let forest = IsolationForestConfig {
+            trees: 2,
+            max_samples: 8,
+            seed: 1,
+        }
+        .fit(&[[0.0; 7], [1.0; 7], [2.0; 7], [3.0; 7]])
+        .unwrap();
+        let json = serde_json::to_string(&forest).unwrap();
+        let back: IsolationForest = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, forest);
+        for (from, to) in [
+            ("\"left\":1", "\"left\":0"),      // a cycle to the root
+            ("\"feature\":", "\"feature\":9"), // no such feature
+            ("\"trees\":2", "\"trees\":3"),    // fewer trees than the config says
+        ] {
+            let broken = json.replacen(from, to, 1);
+            assert_ne!(broken, json, "{from}");
+            assert!(
+                serde_json::from_str::<IsolationForest>(&broken).is_err(),
+                "{broken}"
+            );
         }
     }
 }

@@ -241,7 +241,7 @@ fn identity<B: Backend>(
     [
         ("model", model_name.to_string()),
         ("kind", detector.kind().to_string()),
-        ("members", detector.members().len().to_string()),
+        ("members", detector.members().len().max(1).to_string()),
         ("feature_set", meta.feature_set.to_string()),
         ("threshold", detector.threshold().to_string()),
         ("trained_on", meta.data_source.clone()),

@@ -24,20 +24,22 @@ use burn::train::metric::store::{Aggregate, Direction, Split};
 use burn::train::{Learner, MetricEarlyStoppingStrategy, StoppingCondition, SupervisedTraining};
 
 use crate::batch::BethBatcher;
-use crate::data::BethSplits;
-use crate::detector::{Detector, DetectorMetadata, evaluate};
+use crate::data::{BethDataset, BethSplits};
+use crate::detector::{Detector, DetectorMetadata, DetectorModel, evaluate};
 use crate::ensemble::ThreatEnsemble;
 use crate::error::{Error, Result};
-use crate::evaluation::EvaluationReport;
+use crate::evaluation::{EvaluationReport, ThresholdRule};
 use crate::features::FeatureScaler;
 use crate::model::ThreatDetector;
+use crate::models::DetectorKind;
+use crate::models::autoencoder::reference_error;
 
 mod config;
 mod metrics;
 mod progress;
 mod step;
 
-pub use config::{ClassWeight, TrainingConfig};
+pub use config::{AUTOENCODER_PATIENCE, ClassWeight, TrainingConfig};
 pub use metrics::{BinaryMetric, BinaryMetricKind, EpochHistory};
 use progress::{BoxedRenderer, ObservingRenderer};
 pub use progress::{Progress, ProgressEvent};
@@ -53,23 +55,38 @@ pub struct DataProvenance {
 }
 
 impl DataProvenance {
-    /// Loads the splits in `dir`, or generates synthetic ones when there is no directory,
-    /// together with the provenance a detector records.
-    /// Without a validation file in `dir`, validation is carved out of the training file as
-    /// `carve` says ([`BethSplits::open_dir_with`]).
+    /// Loads the splits in `path` (a directory, or one file whose validation rows are carved
+    /// and which has no test split: [`BethSplits::open_file_with`]), or generates synthetic
+    /// ones when there is no path, together with the provenance a detector records.
+    /// Without a validation file in a directory, validation is carved out of the training file
+    /// as `carve` says ([`BethSplits::open_dir_with`]). A directory `beth-detect synth` wrote
+    /// is recognised by its marker and recorded as synthetic.
     pub fn load(
-        dir: Option<&Path>,
+        path: Option<&Path>,
         synthetic: &crate::data::synth::SynthConfig,
         carve: &crate::data::CarveOptions,
     ) -> Result<(BethSplits, DataProvenance)> {
-        Ok(match dir {
-            Some(dir) => (
-                BethSplits::open_dir_with(dir, carve)?,
+        Ok(match path {
+            Some(file) if file.is_file() => (
+                BethSplits::open_file_with(file, carve)?,
                 DataProvenance {
-                    source: dir.display().to_string(),
+                    source: file.display().to_string(),
                     synthetic: false,
                 },
             ),
+            Some(dir) => {
+                let marker = crate::data::synth::synthetic_marker(dir);
+                (
+                    BethSplits::open_dir_with(dir, carve)?,
+                    DataProvenance {
+                        source: match &marker {
+                            Some(settings) => format!("{} ({settings})", dir.display()),
+                            None => dir.display().to_string(),
+                        },
+                        synthetic: marker.is_some(),
+                    },
+                )
+            }
             None => (
                 crate::data::synth::generate_splits(synthetic)?,
                 DataProvenance {
@@ -86,19 +103,29 @@ impl DataProvenance {
 
 /// Everything a run produces.
 pub struct TrainingOutcome<B: Backend> {
-    /// The detector with the best validation-loss weights and the chosen threshold.
+    /// The detector (for networks, with the best validation-loss weights) and the chosen
+    /// threshold.
     pub detector: Detector<B>,
-    /// Exact per-epoch metrics.
+    /// Exact per-epoch metrics (empty for the forest, which has no epochs; loss only for the
+    /// autoencoder).
     pub history: EpochHistory,
-    /// The validation split's report at the chosen threshold.
-    pub validation_report: EvaluationReport,
-    /// The test split's report at the chosen threshold.
-    pub test_report: EvaluationReport,
+    /// The validation split's report at the chosen threshold (`None` without labels).
+    pub validation_report: Option<EvaluationReport>,
+    /// The test split's report at the chosen threshold (`None` without a labelled test split).
+    pub test_report: Option<EvaluationReport>,
+    /// Validation rows that alert at the chosen threshold (what an alert budget controls; the
+    /// only figure there is without labels).
+    pub validation_alerts: usize,
 }
 
-/// Trains a detector on `splits` with burn-train's `Learner`, keeping checkpoints and burn's
-/// logs under `artifact_dir/training`. The weights of the epoch with the lowest validation loss
-/// are kept; the threshold is then chosen on the validation split by `config.threshold`.
+/// Trains a detector on `splits`, keeping checkpoints and burn's logs under
+/// `artifact_dir/training`: the networks with burn-train's `Learner` (the weights of the epoch
+/// with the lowest validation loss are kept), the forest directly. The threshold is then chosen
+/// on the validation split by `config.threshold`.
+///
+/// The supervised `mlp` needs labels. The label-free kinds fit on the training rows labelled
+/// 0 (their scaler too) and watch the validation rows labelled 0; on data without labels, on
+/// every row.
 ///
 /// Generic over the backend: pass `Autodiff<NdArray>`, `Autodiff<Wgpu>`, …
 pub fn train<B: AutodiffBackend>(
@@ -131,17 +158,172 @@ pub fn train_with_provenance<B: AutodiffBackend>(
     provenance: &DataProvenance,
 ) -> Result<TrainingOutcome<B::InnerBackend>> {
     config.validate()?;
-    let splits = splits.clone().with_label(config.label)?;
+    let kind = config.detector;
+    let labelled = splits.train.has_label(config.label);
+    if !labelled && !kind.is_label_free() {
+        return Err(Error::Training(format!(
+            "--detector mlp learns from labels, and {} has no `{}` column ({} events); train a label-free detector on it instead: --detector iforest or --detector autoencoder",
+            splits.train.path().display(),
+            config.label,
+            splits.train.schema().name()
+        )));
+    }
+    if !labelled
+        && matches!(
+            config.threshold,
+            ThresholdRule::MaxF1 | ThresholdRule::Youden
+        )
+    {
+        return Err(Error::Training(format!(
+            "threshold `{}` needs labelled validation rows, and {} has no `{}` column; use a probability or an alert budget (`fpr:0.01`)",
+            config.threshold,
+            splits.train.path().display(),
+            config.label
+        )));
+    }
+    let splits = if labelled {
+        splits.clone().with_label(config.label)?
+    } else {
+        splits.clone()
+    };
     for split in [&splits.train, &splits.validation, &splits.test] {
         config
             .feature_set
             .check_schema(split.schema(), split.path())?;
     }
-    let scaler = FeatureScaler::fit(config.feature_set, &splits.train)?;
-    let train_positives = splits.train.positives();
-    let positive_weight = match config.class_weight {
+    let benign = |data: &BethDataset| -> BethDataset {
+        if data.is_labelled() {
+            let rows: Vec<usize> = (0..data.len())
+                .filter(|&i| data.targets()[i] == 0)
+                .collect();
+            data.select(&rows)
+        } else {
+            data.clone()
+        }
+    };
+    // What the model fits on: every training row for the supervised network, the benign ones
+    // for the label-free kinds (the BETH paper's protocol).
+    let (fit_train, fit_validation) = if kind.is_label_free() {
+        (benign(&splits.train), benign(&splits.validation))
+    } else {
+        (splits.train.clone(), splits.validation.clone())
+    };
+    if fit_train.len() < 2 || fit_validation.is_empty() {
+        return Err(Error::Training(format!(
+            "a `{kind}` detector needs at least 2 training rows and 1 validation row to fit on, found {} and {}",
+            fit_train.len(),
+            fit_validation.len()
+        )));
+    }
+    let scaler = FeatureScaler::fit(config.feature_set, &fit_train)?;
+    let train_positives = if labelled {
+        splits.train.positives()
+    } else {
+        0
+    };
+
+    let artifact_dir = artifact_dir.as_ref().join("training");
+    std::fs::create_dir_all(&artifact_dir).map_err(|e| Error::io(&artifact_dir, e))?;
+    let inner_device = device.clone();
+
+    let (model, history) = match kind {
+        DetectorKind::Iforest => {
+            let rows: Vec<[f32; crate::features::FEATURE_WIDTH]> = (0..fit_train.len())
+                .map(|i| scaler.transform(&fit_train.event(i)))
+                .collect();
+            let forest = config.forest().fit(&rows)?;
+            (DetectorModel::Iforest(forest), EpochHistory::default())
+        }
+        DetectorKind::Mlp | DetectorKind::Autoencoder => {
+            let positive_weight = positive_weight(config, &splits.train, train_positives)?;
+            let (network, history) = fit_network::<B>(
+                config,
+                &fit_train,
+                &fit_validation,
+                &scaler,
+                positive_weight,
+                &artifact_dir,
+                progress,
+                device,
+            )?;
+            let model = match network {
+                TrainingNetwork::Autoencoder(model) => {
+                    let rows = scaled_rows(&scaler, &fit_train);
+                    let errors = crate::cpu_scorer::autoencoder_errors(&model, &rows);
+                    DetectorModel::Autoencoder {
+                        model,
+                        config: config.autoencoder.clone(),
+                        reference_error: reference_error(&errors),
+                    }
+                }
+                network => DetectorModel::Mlp(network.into_members(&config.model)),
+            };
+            (model, history)
+        }
+    };
+
+    let metadata = DetectorMetadata {
+        crate_version: env!("CARGO_PKG_VERSION").to_string(),
+        burn_version: crate::detector::BURN_VERSION.to_string(),
+        feature_set: config.feature_set,
+        label: config.label,
+        kind,
+        model: config.model.clone(),
+        training: Some(serde_json::to_value(config).expect("config serialises")),
+        threshold_rule: config.threshold,
+        data_source: provenance.source.clone(),
+        synthetic: provenance.synthetic,
+        train_rows: fit_train.len() as u64,
+        train_positives: if kind.is_label_free() {
+            0
+        } else {
+            train_positives as u64
+        },
+        validation_rows: splits.validation.len() as u64,
+        carved_validation: splits.carved.clone(),
+    };
+    let provisional = Detector::from_model(model, &inner_device, scaler, 0.5, metadata)?;
+    let validation_scores = provisional.score_dataset(&splits.validation)?;
+    let threshold = config
+        .threshold
+        .choose(&validation_scores, splits.validation.targets());
+    let detector = provisional.with_threshold(threshold)?;
+    let validation_report = if labelled {
+        Some(EvaluationReport::compute(
+            &validation_scores,
+            splits.validation.targets(),
+            threshold,
+        )?)
+    } else {
+        None
+    };
+    let test_report = if splits.test.is_labelled() && !splits.test.is_empty() {
+        Some(evaluate(&detector, &splits.test)?)
+    } else {
+        None
+    };
+    let validation_alerts = validation_scores
+        .iter()
+        .filter(|&&s| s as f64 >= threshold)
+        .count();
+    Ok(TrainingOutcome {
+        detector,
+        history,
+        validation_report,
+        test_report,
+        validation_alerts,
+    })
+}
+
+fn positive_weight(
+    config: &TrainingConfig,
+    train: &BethDataset,
+    train_positives: usize,
+) -> Result<f64> {
+    Ok(match config.class_weight {
         ClassWeight::None => 1.0,
         ClassWeight::Positive(w) => w,
+        ClassWeight::Balanced if config.detector.is_label_free() => 1.0,
         ClassWeight::Balanced => {
             if train_positives == 0 {
                 return Err(Error::Training(format!(
@@ -149,13 +331,37 @@ pub fn train_with_provenance<B: AutodiffBackend>(
                     config.label
                 )));
             }
-            (splits.train.len() - train_positives) as f64 / train_positives as f64
+            (train.len() - train_positives) as f64 / train_positives as f64
         }
-    };
+    })
+}
 
-    let artifact_dir = artifact_dir.as_ref().join("training");
-    std::fs::create_dir_all(&artifact_dir).map_err(|e| Error::io(&artifact_dir, e))?;
+/// Every row of `data` scaled, row-major.
+fn scaled_rows(scaler: &FeatureScaler, data: &BethDataset) -> Vec<f32> {
+    let mut rows = vec![0.0f32; data.len() * crate::features::FEATURE_WIDTH];
+    for (i, row) in rows
+        .chunks_exact_mut(crate::features::FEATURE_WIDTH)
+        .enumerate()
+    {
+        scaler.transform_into(&data.event(i), row);
+    }
+    rows
+}
 
+/// Trains the network `config.detector` names through the Learner on `train`, watching
+/// `validation`; returns the network of the epoch with the lowest validation loss.
+#[allow(clippy::too_many_arguments)]
+fn fit_network<B: AutodiffBackend>(
+    config: &TrainingConfig,
+    train: &BethDataset,
+    validation: &BethDataset,
+    scaler: &FeatureScaler,
+    positive_weight: f64,
+    artifact_dir: &Path,
+    progress: Progress,
+    device: &B::Device,
+) -> Result<(TrainingNetwork<B::InnerBackend>, EpochHistory)> {
+    let autoencoder = config.detector == DetectorKind::Autoencoder;
     let batcher = BethBatcher::new(scaler.clone()).with_positive_weight(positive_weight);
     let mut train_loader = DataLoaderBuilder::new(batcher.clone())
         .batch_size(config.batch_size)
@@ -168,25 +374,34 @@ pub fn train_with_provenance<B: AutodiffBackend>(
         train_loader = train_loader.num_workers(config.num_workers);
         valid_loader = valid_loader.num_workers(config.num_workers);
     }
-    let train_loader = train_loader.build(Arc::new(splits.train.clone()));
-    let valid_loader = valid_loader.build(Arc::new(splits.validation.clone()));
+    let train_loader = train_loader.build(Arc::new(train.clone()));
+    let valid_loader = valid_loader.build(Arc::new(validation.clone()));
 
     let sinks: [Arc<Mutex<Vec<f64>>>; 7] = Default::default();
     use BinaryMetricKind as K;
     let valid_loss = BinaryMetric::recording(K::Loss, sinks[1].clone());
-    let mut training = SupervisedTraining::new(&artifact_dir, train_loader, valid_loader)
+    let mut training = SupervisedTraining::new(artifact_dir, train_loader, valid_loader)
         .metric_train_numeric(BinaryMetric::recording(K::Loss, sinks[0].clone()))
-        .metric_valid_numeric(valid_loss.clone())
-        .metric_valid_numeric(BinaryMetric::recording(K::Accuracy, sinks[2].clone()))
-        .metric_valid_numeric(BinaryMetric::recording(K::Precision, sinks[3].clone()))
-        .metric_valid_numeric(BinaryMetric::recording(K::Recall, sinks[4].clone()))
-        .metric_valid_numeric(BinaryMetric::recording(K::F1, sinks[5].clone()))
-        .metric_valid_numeric(BinaryMetric::recording(K::Auroc, sinks[6].clone()))
+        .metric_valid_numeric(valid_loss.clone());
+    if !autoencoder {
+        // The autoencoder hands over no probabilities: its only metric is its loss.
+        training = training
+            .metric_valid_numeric(BinaryMetric::recording(K::Accuracy, sinks[2].clone()))
+            .metric_valid_numeric(BinaryMetric::recording(K::Precision, sinks[3].clone()))
+            .metric_valid_numeric(BinaryMetric::recording(K::Recall, sinks[4].clone()))
+            .metric_valid_numeric(BinaryMetric::recording(K::F1, sinks[5].clone()))
+            .metric_valid_numeric(BinaryMetric::recording(K::Auroc, sinks[6].clone()));
+    }
+    let mut training = training
         .with_file_checkpointer(NamedMpkFileRecorder::<FullPrecisionSettings>::new())
         .with_checkpointing_strategy(KeepLastNCheckpoints::new(config.num_epochs))
         .with_application_logger(None)
         .num_epochs(config.num_epochs);
-    if let Some(patience) = config.early_stopping_patience {
+    let patience = match config.early_stopping_patience {
+        None if autoencoder => Some(AUTOENCODER_PATIENCE),
+        patience => patience,
+    };
+    if let Some(patience) = patience {
         training = training.early_stopping(MetricEarlyStoppingStrategy::new(
             &valid_loss,
             Aggregate::Mean,
@@ -207,7 +422,9 @@ pub fn train_with_provenance<B: AutodiffBackend>(
     B::seed(device, config.seed);
     // Members are drawn one after another from the seeded generator: member 0 starts from
     // exactly the weights the single network would.
-    let network = if config.ensemble == 1 {
+    let network = if autoencoder {
+        TrainingNetwork::Autoencoder(config.autoencoder.init::<B>(device).materialize())
+    } else if config.ensemble == 1 {
         TrainingNetwork::Single(config.model.init::<B>(device).materialize())
     } else {
         let members: Vec<ThreatDetector<B>> = (0..config.ensemble)
@@ -263,36 +480,5 @@ pub fn train_with_provenance<B: AutodiffBackend>(
                 message: format!("cannot reload the best epoch's checkpoint: {e}"),
             })?;
     }
-
-    let metadata = DetectorMetadata {
-        crate_version: env!("CARGO_PKG_VERSION").to_string(),
-        burn_version: crate::detector::BURN_VERSION.to_string(),
-        feature_set: config.feature_set,
-        label: config.label,
-        model: config.model.clone(),
-        training: Some(serde_json::to_value(config).expect("config serialises")),
-        threshold_rule: config.threshold,
-        data_source: provenance.source.clone(),
-        synthetic: provenance.synthetic,
-        train_rows: splits.train.len() as u64,
-        train_positives: train_positives as u64,
-        validation_rows: splits.validation.len() as u64,
-        carved_validation: splits.carved.clone(),
-    };
-    let members = model.into_members(&config.model);
-    let provisional = Detector::ensemble(members, scaler, 0.5, metadata)?;
-    let validation_scores = provisional.score_dataset(&splits.validation)?;
-    let threshold = config
-        .threshold
-        .choose(&validation_scores, splits.validation.targets());
-    let detector = provisional.with_threshold(threshold)?;
-    let validation_report =
-        EvaluationReport::compute(&validation_scores, splits.validation.targets(), threshold)?;
-    let test_report = evaluate(&detector, &splits.test)?;
-    Ok(TrainingOutcome {
-        detector,
-        history,
-        validation_report,
-        test_report,
-    })
+    Ok((model, history))
 }

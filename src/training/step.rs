@@ -10,6 +10,7 @@ use burn::train::{InferenceStep, ItemLazy, TrainOutput, TrainStep};
 use crate::batch::BethBatch;
 use crate::ensemble::ThreatEnsemble;
 use crate::model::{ThreatDetector, ThreatDetectorConfig, bce_with_logits};
+use crate::models::autoencoder::Autoencoder;
 
 /// What one step hands to the metrics.
 #[derive(Debug)]
@@ -77,25 +78,32 @@ impl Adaptor<BinaryOutputSync> for BinaryOutputSync {
 
 /// The network the Learner trains: the single network, or several stacked.
 #[derive(Module, Debug)]
+// One per training run: boxing the larger variants would buy nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum TrainingNetwork<B: Backend> {
     /// One network (`ensemble = 1`).
     Single(ThreatDetector<B>),
     /// Several networks trained side by side.
     Stacked(ThreatEnsemble<B>),
+    /// The label-free autoencoder: its loss is the mean squared reconstruction error, and it
+    /// hands no probabilities to the metrics.
+    Autoencoder(Autoencoder<B>),
 }
 
 impl<B: Backend> TrainingNetwork<B> {
-    /// The trained members as separate networks.
+    /// The trained members as separate networks (none for the autoencoder).
     pub fn into_members(self, config: &ThreatDetectorConfig) -> Vec<ThreatDetector<B>> {
         match self {
             TrainingNetwork::Single(model) => vec![model],
             TrainingNetwork::Stacked(ensemble) => ensemble.into_members(config),
+            TrainingNetwork::Autoencoder(_) => Vec::new(),
         }
     }
 
     fn step_output(&self, batch: BethBatch<B>, keep_scores: bool) -> BinaryOutput<B> {
         let rows = batch.features.dims()[0];
         let (loss, probabilities) = match self {
+            TrainingNetwork::Autoencoder(model) => (model.loss(batch.features), None),
             TrainingNetwork::Single(model) => {
                 let logits = model.forward_logits(batch.features);
                 let loss =
@@ -131,7 +139,7 @@ impl<B: Backend> TrainingNetwork<B> {
     /// Networks trained side by side.
     fn networks(&self) -> usize {
         match self {
-            TrainingNetwork::Single(_) => 1,
+            TrainingNetwork::Single(_) | TrainingNetwork::Autoencoder(_) => 1,
             TrainingNetwork::Stacked(ensemble) => ensemble.members(),
         }
     }

@@ -377,13 +377,7 @@ impl IsolationForest {
                 for (group, t) in (&mut rows).zip(&mut totals) {
                     let mut i = [0usize; LANES];
                     for _ in 0..c.depth {
-                        for (lane, i) in i.iter_mut().enumerate() {
-                            let (threshold, feature) = splits[*i];
-                            let value = group[lane * FEATURE_WIDTH + feature as usize];
-                            // Left (2i + 1) when `x <= t`, else right: a NaN goes right, as in
-                            // the trees.
-                            *i = 2 * *i + 2 - usize::from(value <= threshold);
-                        }
+                        step(splits, group, &mut i);
                     }
                     for (t, i) in t.iter_mut().zip(i) {
                         *t += leaves[i - internal];
@@ -394,12 +388,11 @@ impl IsolationForest {
                     .chunks_exact(FEATURE_WIDTH)
                     .zip(totals.into_remainder())
                 {
-                    let mut i = 0usize;
+                    let mut i = [0usize];
                     for _ in 0..c.depth {
-                        let (threshold, feature) = splits[i];
-                        i = 2 * i + 2 - usize::from(row[feature as usize] <= threshold);
+                        step(splits, row, &mut i);
                     }
-                    *t += leaves[i - internal];
+                    *t += leaves[i[0] - internal];
                 }
             }
             let scale = -1.0 / (c.norm * self.trees.len() as f64);
@@ -407,6 +400,17 @@ impl IsolationForest {
                 *y = (t as f64 * scale).exp2() as f32;
             }
         }
+    }
+}
+
+/// One level down for each row of `rows` (row-major, 7 per row) at node `at[row]`: left
+/// (2i + 1) when `x <= t`, else right — a NaN goes right, as in the trees.
+#[inline(always)]
+fn step<const N: usize>(splits: &[(f32, u32)], rows: &[f32], at: &mut [usize; N]) {
+    for (lane, i) in at.iter_mut().enumerate() {
+        let (threshold, feature) = splits[*i];
+        let value = rows[lane * FEATURE_WIDTH + feature as usize];
+        *i = 2 * *i + 2 - usize::from(value <= threshold);
     }
 }
 

@@ -5,7 +5,7 @@
 //! `cargo bench --bench backends` (CPU backends); `cargo bench --features wgpu --bench backends`
 //! adds Wgpu.
 
-use beth_detect::model::{ThreatDetectorConfig, bce_with_logits};
+use beth_detect::models::mlp::{ThreatDetectorConfig, bce_with_logits};
 use beth_detect::training::TrainingConfig;
 use burn::backend::Autodiff;
 use burn::optim::{GradientsParams, Optimizer};

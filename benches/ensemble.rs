@@ -3,8 +3,8 @@
 //! arithmetic and per-operation cost an ensemble adds, without the Learner's own overhead.
 //! Rows are SYNTHETIC (already scaled features drawn at random).
 
-use beth_detect::ensemble::ThreatEnsemble;
-use beth_detect::model::{ThreatDetector, ThreatDetectorConfig, bce_with_logits};
+use beth_detect::models::ensemble::ThreatEnsemble;
+use beth_detect::models::mlp::{ThreatDetector, ThreatDetectorConfig, bce_with_logits};
 use beth_detect::training::TrainingConfig;
 use burn::backend::Autodiff;
 use burn::optim::{GradientsParams, Optimizer};

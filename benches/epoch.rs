@@ -7,7 +7,7 @@ use std::sync::Arc;
 use beth_detect::batch::BethBatcher;
 use beth_detect::data::synth::{SynthConfig, SynthSplit, generate};
 use beth_detect::features::{FeatureScaler, FeatureSet};
-use beth_detect::model::{ThreatDetectorConfig, bce_with_logits};
+use beth_detect::models::mlp::{ThreatDetectorConfig, bce_with_logits};
 use beth_detect::training::TrainingConfig;
 use burn::backend::Autodiff;
 use burn::data::dataloader::DataLoaderBuilder;

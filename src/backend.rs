@@ -5,7 +5,7 @@
 //!
 //! ```
 //! use beth_detect::backend::BackendChoice;
-//! use beth_detect::model::ThreatDetectorConfig;
+//! use beth_detect::models::mlp::ThreatDetectorConfig;
 //! use burn::prelude::*;
 //!
 //! fn width<B: Backend>() -> usize {

@@ -14,9 +14,9 @@ use burn::prelude::*;
 
 use crate::detector::DetectorModel;
 use crate::features::FEATURE_WIDTH;
-use crate::model::{ThreatDetector, f32_values};
 use crate::models::autoencoder::{Autoencoder, error_to_score};
 use crate::models::iforest::IsolationForest;
+use crate::models::mlp::{ThreatDetector, f32_values};
 
 /// Rows multiplied at once: small enough that both hidden activations stay in L2 cache.
 const TILE: usize = 512;

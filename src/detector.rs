@@ -13,10 +13,10 @@ use crate::data::{BethDataset, BethEvent, Label, Schema};
 use crate::error::{Error, Result};
 use crate::evaluation::{EvaluationReport, ThresholdRule};
 use crate::features::{FEATURE_WIDTH, FeatureScaler, FeatureSet};
-use crate::model::{ThreatDetector, ThreatDetectorConfig};
 use crate::models::DetectorKind;
 use crate::models::autoencoder::{Autoencoder, AutoencoderConfig};
 use crate::models::iforest::IsolationForest;
+use crate::models::mlp::{ThreatDetector, ThreatDetectorConfig};
 
 /// The on-disk format this build writes and the newest it reads. Version 3 added the
 /// label-free kinds; version 2 files (supervised networks) still load.

@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 use crate::error::{Error, Result};
 use crate::features::{FEATURE_WIDTH, FeatureScaler, FeatureSet};
-use crate::model::{ThreatDetector, ThreatDetectorConfig};
+use crate::models::mlp::{ThreatDetector, ThreatDetectorConfig};
 
 pub use crate::weights::{
     AUTOENCODER_KEYS, PYTORCH_KEYS, autoencoder_state_dict, from_state_dict, load_safetensors,

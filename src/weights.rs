@@ -17,8 +17,8 @@ use burn::prelude::*;
 use burn::tensor::TensorData;
 
 use crate::error::{Error, Result};
-use crate::model::{ThreatDetector, ThreatDetectorConfig, f32_values};
 use crate::models::autoencoder::{Autoencoder, AutoencoderConfig};
+use crate::models::mlp::{ThreatDetector, ThreatDetectorConfig, f32_values};
 
 /// `(PyTorch key prefix, layer)`: which `nn.Sequential` index is which of our layers.
 pub const PYTORCH_KEYS: [(&str, &str); 3] = [("0", "fc1"), ("3", "fc2"), ("5", "fc3")];

@@ -6,7 +6,7 @@ use common::max_difference;
 use beth_detect::cpu_scorer::CpuScorer;
 use beth_detect::data::BethDataset;
 use beth_detect::features::{FeatureScaler, FeatureSet};
-use beth_detect::model::ThreatDetectorConfig;
+use beth_detect::models::mlp::ThreatDetectorConfig;
 use burn::backend::NdArray;
 use burn::prelude::*;
 use burn::tensor::{Distribution, TensorData};

@@ -11,7 +11,7 @@ use beth_detect::interop::{
     from_state_dict, imported_detector, load_pytorch, load_safetensors, load_sklearn_scaler,
     pytorch_state_dict, save_safetensors,
 };
-use beth_detect::model::bce_with_logits;
+use beth_detect::models::mlp::bce_with_logits;
 use beth_detect::training::TrainingConfig;
 use beth_detect::{Error, ThreatDetector};
 use burn::backend::{Autodiff, NdArray};

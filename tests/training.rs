@@ -9,7 +9,7 @@ use beth_detect::data::{BethDataset, BethEvent, BethItem, BethSplits, Schema};
 use beth_detect::detector::Detector;
 use beth_detect::evaluation::ThresholdRule;
 use beth_detect::features::{FeatureScaler, FeatureSet};
-use beth_detect::model::{ThreatDetectorConfig, bce_with_logits};
+use beth_detect::models::mlp::{ThreatDetectorConfig, bce_with_logits};
 use beth_detect::training::{
     BinaryMetric, BinaryMetricKind, BinaryOutputSync, ClassWeight, Progress, TrainingConfig,
     TrainingOutcome, train,

@@ -143,7 +143,7 @@ impl<B: Backend> Autoencoder<B> {
     }
 
     /// Draws every parameter now, in layer order, so that a seed always gives the same
-    /// weights (burn initialises lazily; see [`crate::model::ThreatDetector::materialize`]).
+    /// weights (burn initialises lazily; see [`crate::models::mlp::ThreatDetector::materialize`]).
     pub fn materialize(self) -> Self {
         for linear in self.layers() {
             let _ = linear.weight.val();

@@ -1,9 +1,12 @@
-//! Detector kinds beside the notebook's network ([`crate::model`]): each a config validated
+//! Detector kinds, one file each: the notebook's supervised network ([`mlp`], and [`ensemble`] for
+//! several trained as one), and the label-free [`autoencoder`] and [`iforest`]: each a config validated
 //! once, a fit, and a fitted model that scores rows of scaled features. A saved
 //! [`Detector`](crate::Detector) holds one of them ([`DetectorKind`]).
 
 pub mod autoencoder;
+pub mod ensemble;
 pub mod iforest;
+pub mod mlp;
 
 use serde::{Deserialize, Serialize};
 

@@ -9,10 +9,10 @@ use crate::data::Label;
 use crate::error::{Error, Result};
 use crate::evaluation::ThresholdRule;
 use crate::features::FeatureSet;
-use crate::model::ThreatDetectorConfig;
 use crate::models::DetectorKind;
 use crate::models::autoencoder::AutoencoderConfig;
 use crate::models::iforest::IsolationForestConfig;
+use crate::models::mlp::ThreatDetectorConfig;
 
 /// How the rare positive class is weighted in the loss.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]

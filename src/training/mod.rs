@@ -26,13 +26,13 @@ use burn::train::{Learner, MetricEarlyStoppingStrategy, StoppingCondition, Super
 use crate::batch::BethBatcher;
 use crate::data::{BethDataset, BethSplits};
 use crate::detector::{Detector, DetectorMetadata, DetectorModel, evaluate};
-use crate::ensemble::ThreatEnsemble;
 use crate::error::{Error, Result};
 use crate::evaluation::{EvaluationReport, ThresholdRule};
 use crate::features::FeatureScaler;
-use crate::model::ThreatDetector;
 use crate::models::DetectorKind;
 use crate::models::autoencoder::reference_error;
+use crate::models::ensemble::ThreatEnsemble;
+use crate::models::mlp::ThreatDetector;
 
 mod config;
 mod metrics;

@@ -8,9 +8,9 @@ use burn::train::metric::Adaptor;
 use burn::train::{InferenceStep, ItemLazy, TrainOutput, TrainStep};
 
 use crate::batch::BethBatch;
-use crate::ensemble::ThreatEnsemble;
-use crate::model::{ThreatDetector, ThreatDetectorConfig, bce_with_logits};
 use crate::models::autoencoder::Autoencoder;
+use crate::models::ensemble::ThreatEnsemble;
+use crate::models::mlp::{ThreatDetector, ThreatDetectorConfig, bce_with_logits};
 
 /// What one step hands to the metrics.
 #[derive(Debug)]

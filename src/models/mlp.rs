@@ -94,7 +94,7 @@ impl ThreatDetectorConfig {
 /// Linear(7, 64) → ReLU → Dropout(0.3) → Linear(64, 32) → ReLU → Linear(32, 1) → Sigmoid.
 ///
 /// ```
-/// use beth_detect::model::ThreatDetectorConfig;
+/// use beth_detect::models::mlp::ThreatDetectorConfig;
 /// use burn::backend::NdArray;
 /// use burn::tensor::Tensor;
 ///

@@ -13,7 +13,7 @@ use burn::nn::{Dropout, DropoutConfig, Linear, Relu};
 use burn::prelude::*;
 use burn::tensor::TensorData;
 
-use crate::model::{ThreatDetector, ThreatDetectorConfig, bce_with_logits, f32_values};
+use crate::models::mlp::{ThreatDetector, ThreatDetectorConfig, bce_with_logits, f32_values};
 
 /// `members` networks of one shape, stacked layer by layer.
 #[derive(Module, Debug)]

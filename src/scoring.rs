@@ -34,7 +34,7 @@
 use std::io::{Read, Write};
 use std::ops::Range;
 use std::path::Path;
-use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, sync_channel};
+use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, channel, sync_channel};
 use std::time::SystemTime;
 
 use burn::prelude::Backend;
@@ -200,6 +200,7 @@ impl Read for LiveInput {
     }
 }
 
+/// A batch of events read, with the bytes of their records.
 struct Pending {
     events: Vec<BethEvent>,
     bytes: Vec<u8>,
@@ -208,6 +209,14 @@ struct Pending {
 }
 
 impl Pending {
+    fn with_capacity(events: usize) -> Self {
+        Pending {
+            events: Vec::with_capacity(events),
+            bytes: Vec::new(),
+            ranges: Vec::with_capacity(events),
+        }
+    }
+
     fn clear(&mut self) {
         self.events.clear();
         self.bytes.clear();
@@ -215,11 +224,14 @@ impl Pending {
     }
 }
 
+/// A batch, and what comes after it: more batches (`None`), the end, or an error.
+type ReadBatch = (Pending, Option<Result<()>>);
+
 /// Scores every event `reader` yields and writes them to `out`.
 ///
 /// By default the first bad record stops the run with its error; what was written before it
 /// is whole rows only. With `skip_bad` bad records are skipped and counted.
-pub fn score_stream<B: Backend, R: Read, W: Write>(
+pub fn score_stream<B: Backend, R: Read + Send, W: Write>(
     detector: &Detector<B>,
     reader: &mut EventReader<R>,
     mut out: W,
@@ -248,22 +260,77 @@ pub fn score_stream<B: Backend, R: Read, W: Write>(
         out.write_all(&header).map_err(io)?;
         out.flush().map_err(io)?;
     }
-    let mut summary = ScoreSummary::default();
-    let mut pending = Pending {
-        events: Vec::with_capacity(options.batch_size),
-        bytes: Vec::new(),
-        ranges: Vec::with_capacity(options.batch_size),
-    };
     let cpu = options.cpu_fast_path.then(|| detector.cpu_scorer());
     let mut model = |rows: &[f32]| match &cpu {
         Some(cpu) => cpu.score(rows),
         None => detector.score_feature_rows(rows),
     };
+    // The next batch is read and parsed on a second thread while this one is scored and
+    // written: with two cores the slower stage sets the pace, not the sum of both.
+    std::thread::scope(|scope| {
+        let (full, batches) = sync_channel::<ReadBatch>(1);
+        let (spares, spare) = channel::<Pending>();
+        let reading = scope.spawn(move || read_batches(reader, options, full, spare));
+        let mut summary = ScoreSummary::default();
+        let written = (|| {
+            for (mut pending, after) in &batches {
+                if !pending.events.is_empty() {
+                    let (events, alerts) = batch
+                        .score(
+                            &pending.events,
+                            &pending.bytes,
+                            &pending.ranges,
+                            &mut model,
+                            options.only_alerts,
+                            |line| out.write_all(line),
+                        )
+                        .map_err(io)?;
+                    summary.events += events;
+                    summary.alerts += alerts;
+                    out.flush().map_err(io)?;
+                }
+                pending.clear();
+                // The reader may have finished and gone: then the buffer is simply dropped.
+                let _ = spares.send(pending);
+                if let Some(after) = after {
+                    return after;
+                }
+            }
+            Ok(())
+        })();
+        // A reader still sending finds no one listening and stops.
+        drop(batches);
+        let skipped = reading
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        written?;
+        out.flush().map_err(io)?;
+        summary.skipped = skipped.skipped;
+        summary.first_skipped = skipped.first_skipped;
+        Ok(summary)
+    })
+}
+
+/// Reads `reader` into batches of at most `options.batch_size` events and sends them to
+/// `full`, reusing the buffers that come back on `spare`. A batch is sent when full, when live
+/// input pauses (what is held is scored now, not when more comes), and at the end or the first
+/// bad record (unless skipped: then counted in the summary returned).
+fn read_batches<R: Read>(
+    reader: &mut EventReader<R>,
+    options: &ScoreOptions,
+    full: SyncSender<ReadBatch>,
+    spare: Receiver<Pending>,
+) -> ScoreSummary {
+    let mut skipped = ScoreSummary::default();
+    let mut pending = Pending::with_capacity(options.batch_size);
     loop {
-        // What happens after this batch is written: go on, stop at the end, or fail.
         let after: Option<Result<()>> = match reader.read_event() {
-            // Live input paused: what is held is scored and written now, not when more comes.
-            Some(Err(e)) if e.is_would_block() => None,
+            Some(Err(e)) if e.is_would_block() => {
+                if pending.events.is_empty() {
+                    continue;
+                }
+                None
+            }
             Some(Ok(event)) => {
                 pending.events.push(event);
                 let start = pending.bytes.len();
@@ -275,9 +342,9 @@ pub fn score_stream<B: Backend, R: Read, W: Write>(
                 None
             }
             Some(Err(e)) if options.skip_bad && e.line().is_some() => {
-                summary.skipped += 1;
-                if summary.first_skipped.len() < SKIPPED_KEPT {
-                    summary
+                skipped.skipped += 1;
+                if skipped.first_skipped.len() < SKIPPED_KEPT {
+                    skipped
                         .first_skipped
                         .push((e.line().unwrap_or(0), e.to_string()));
                 }
@@ -287,30 +354,14 @@ pub fn score_stream<B: Backend, R: Read, W: Write>(
             Some(Err(e)) => Some(Err(e)),
             None => Some(Ok(())),
         };
-        if !pending.events.is_empty() {
-            let (events, alerts) = batch
-                .score(
-                    &pending.events,
-                    &pending.bytes,
-                    &pending.ranges,
-                    &mut model,
-                    options.only_alerts,
-                    |line| out.write_all(line),
-                )
-                .map_err(io)?;
-            summary.events += events;
-            summary.alerts += alerts;
-            out.flush().map_err(io)?;
-            pending.clear();
+        let last = after.is_some();
+        if full.send((pending, after)).is_err() || last {
+            return skipped;
         }
-        match after {
-            None => {}
-            Some(Ok(())) => break,
-            Some(Err(e)) => return Err(e),
-        }
+        pending = spare
+            .try_recv()
+            .unwrap_or_else(|_| Pending::with_capacity(options.batch_size));
     }
-    out.flush().map_err(io)?;
-    Ok(summary)
 }
 
 /// Scores request bodies of Tracee JSON lines held in memory, all or nothing: what `serve`

@@ -231,4 +231,23 @@ fn cli_train_eval_score_on_the_real_directory() {
     let first = lines.next().unwrap();
     assert!(first.starts_with("\"0\",\"382\",\"382\""), "{first}");
     assert_eq!(text.lines().count(), 7_501);
+    // Every row once, in the input's order (the index column counts 0..7499).
+    for (i, line) in text.lines().skip(1).enumerate() {
+        assert!(line.starts_with(&format!("\"{i}\",")), "row {i}: {line}");
+    }
+
+    // Reading runs a batch ahead of scoring: batch boundaries must not change what is written.
+    for batch in ["1", "7", "1000"] {
+        let out = bin()
+            .args(["score", "--batch-size", batch, "--model"])
+            .arg(&model)
+            .arg(test_file())
+            .output()
+            .unwrap();
+        common::assert_success(&out);
+        assert!(
+            out.stdout == text.as_bytes(),
+            "--batch-size {batch} wrote other output"
+        );
+    }
 }

@@ -185,7 +185,7 @@ fn score_input<B: Backend>(
     }
 }
 
-fn score_from<B: Backend, R: Read>(
+fn score_from<B: Backend, R: Read + Send>(
     detector: &Detector<B>,
     source: R,
     name: PathBuf,

@@ -298,7 +298,9 @@ pub fn score_stream<B: Backend, R: Read + Send, W: Write>(
             }
             Ok(())
         })();
-        // A reader still sending finds no one listening and stops.
+        // A reader still sending finds no one listening and stops. One blocked on live input
+        // stops when the next input comes, as any stage of a pipeline learns that its reader
+        // has gone only when it next writes.
         drop(batches);
         let skipped = reading
             .join()

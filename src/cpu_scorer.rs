@@ -53,20 +53,12 @@ struct Dense {
     b: Vec<f32>,
 }
 
-/// One network's weights.
+/// One network's weights: two hidden layers, then the output layer (one column) folded into a
+/// dot product with the sigmoid.
 #[derive(Debug, Clone)]
 struct MemberWeights {
-    hidden1: usize,
-    hidden2: usize,
-    /// `[7, hidden1]`, row-major (burn's `Linear` layout).
-    w1: Vec<f32>,
-    b1: Vec<f32>,
-    /// `[hidden1, hidden2]`.
-    w2: Vec<f32>,
-    b2: Vec<f32>,
-    /// `[hidden2]`.
-    w3: Vec<f32>,
-    b3: f32,
+    hidden: [Dense; 2],
+    output: Dense,
 }
 
 impl CpuScorer {
@@ -276,88 +268,32 @@ fn reconstruction_errors(
 
 impl MemberWeights {
     fn from_model<B: Backend>(model: &ThreatDetector<B>) -> Self {
-        let [[_, hidden1], [_, hidden2], _] = model.weight_shapes();
-        let bias = |b: &Option<burn::module::Param<Tensor<B, 1>>>, n: usize| {
-            b.as_ref().map_or(vec![0.0; n], |b| f32_values(b.val()))
-        };
         MemberWeights {
-            hidden1,
-            hidden2,
-            w1: f32_values(model.fc1.weight.val()),
-            b1: bias(&model.fc1.bias, hidden1),
-            w2: f32_values(model.fc2.weight.val()),
-            b2: bias(&model.fc2.bias, hidden2),
-            w3: f32_values(model.fc3.weight.val()),
-            b3: bias(&model.fc3.bias, 1)[0],
+            hidden: [Dense::of(&model.fc1), Dense::of(&model.fc2)],
+            output: Dense::of(&model.fc3),
         }
     }
 
     fn score_serial(&self, features: &[f32], out: &mut [f32]) {
-        let (h1n, h2n) = (self.hidden1, self.hidden2);
-        let mut h1 = vec![0.0f32; TILE * h1n];
-        let mut h2 = vec![0.0f32; TILE * h2n];
+        let [fc1, fc2] = &self.hidden;
+        let mut h1 = vec![0.0f32; TILE * fc1.outputs];
+        let mut h2 = vec![0.0f32; TILE * fc2.outputs];
         for (x, y) in features
             .chunks(TILE * FEATURE_WIDTH)
             .zip(out.chunks_mut(TILE))
         {
             let n = y.len();
-            // h1 = relu(x · w1 + b1)
-            for row in h1[..n * h1n].chunks_exact_mut(h1n) {
-                row.copy_from_slice(&self.b1);
-            }
-            // SAFETY: the pointers and strides describe row-major matrices inside their slices:
-            // x is n×7, w1 7×h1n, h1 n×h1n.
-            unsafe {
-                matrixmultiply::sgemm(
-                    n,
-                    FEATURE_WIDTH,
-                    h1n,
-                    1.0,
-                    x.as_ptr(),
-                    FEATURE_WIDTH as isize,
-                    1,
-                    self.w1.as_ptr(),
-                    h1n as isize,
-                    1,
-                    1.0,
-                    h1.as_mut_ptr(),
-                    h1n as isize,
-                    1,
-                );
-            }
-            for v in &mut h1[..n * h1n] {
-                *v = v.max(0.0);
-            }
-            // h2 = relu(h1 · w2 + b2)
-            for row in h2[..n * h2n].chunks_exact_mut(h2n) {
-                row.copy_from_slice(&self.b2);
-            }
-            // SAFETY: the pointers and strides describe row-major matrices inside their slices:
-            // h1 is n×h1n, w2 h1n×h2n, h2 n×h2n.
-            unsafe {
-                matrixmultiply::sgemm(
-                    n,
-                    h1n,
-                    h2n,
-                    1.0,
-                    h1.as_ptr(),
-                    h1n as isize,
-                    1,
-                    self.w2.as_ptr(),
-                    h2n as isize,
-                    1,
-                    1.0,
-                    h2.as_mut_ptr(),
-                    h2n as isize,
-                    1,
-                );
-            }
-            // y = sigmoid(relu(h2) · w3 + b3)
-            for (row, y) in h2[..n * h2n].chunks_exact(h2n).zip(y.iter_mut()) {
+            fc1.forward(x, n, &mut h1, true);
+            fc2.forward(&h1, n, &mut h2, true);
+            // y = sigmoid(h2 · w3 + b3): one output column, a dot product per row.
+            for (row, y) in h2[..n * fc2.outputs]
+                .chunks_exact(fc2.outputs)
+                .zip(y.iter_mut())
+            {
                 let z = row
                     .iter()
-                    .zip(&self.w3)
-                    .fold(self.b3, |acc, (&h, &w)| acc + h.max(0.0) * w);
+                    .zip(&self.output.w)
+                    .fold(self.output.b[0], |acc, (&h, &w)| acc + h * w);
                 *y = 1.0 / (1.0 + (-z).exp());
             }
         }

@@ -175,16 +175,11 @@ impl<B: Backend> Detector<B> {
         threshold: f64,
         metadata: DetectorMetadata,
     ) -> Result<Self> {
-        let device = match members.first() {
-            Some(m) => m.devices()[0].clone(),
-            None => {
-                return Err(Error::InvalidConfig {
-                    name: "ensemble",
-                    expected: "at least one network",
-                    found: "none".into(),
-                });
-            }
-        };
+        // No members: from_model refuses it, whatever the device.
+        let device = members
+            .first()
+            .map(|m| m.devices()[0].clone())
+            .unwrap_or_default();
         Detector::from_model(
             DetectorModel::Mlp(members),
             &device,
@@ -471,33 +466,30 @@ impl<B: Backend> Detector<B> {
         // safetensors rather than burn's record: the bytes depend only on the weights (burn's
         // records carry per-process random parameter ids), PyTorch reads it as it is, and its
         // parser is built for untrusted files.
-        let (model_path, serialized, autoencoder) = match &self.model {
-            DetectorModel::Mlp(members) => {
-                let path = dir.join(WEIGHTS_FILE);
-                let bytes = crate::weights::members_safetensors_bytes(members, &path)?;
-                (path, bytes, None)
-            }
+        let model_path = dir.join(model_file(self.model.kind()).0);
+        let (serialized, autoencoder) = match &self.model {
+            DetectorModel::Mlp(members) => (
+                crate::weights::members_safetensors_bytes(members, &model_path)?,
+                None,
+            ),
             DetectorModel::Autoencoder {
                 model,
                 config,
                 reference_error,
-            } => {
-                let path = dir.join(WEIGHTS_FILE);
-                let bytes = crate::weights::autoencoder_safetensors_bytes(model, &path)?;
-                let state = AutoencoderState {
+            } => (
+                crate::weights::autoencoder_safetensors_bytes(model, &model_path)?,
+                Some(AutoencoderState {
                     config: config.clone(),
                     reference_error: *reference_error,
-                };
-                (path, bytes, Some(state))
-            }
-            DetectorModel::Iforest(forest) => {
-                let path = dir.join(FOREST_FILE);
-                let bytes = serde_json::to_vec(forest).map_err(|source| Error::Json {
-                    path: path.clone(),
+                }),
+            ),
+            DetectorModel::Iforest(forest) => (
+                serde_json::to_vec(forest).map_err(|source| Error::Json {
+                    path: model_path.clone(),
                     source,
-                })?;
-                (path, bytes, None)
-            }
+                })?,
+                None,
+            ),
         };
         crate::artifact::write_file_atomically(&model_path, |out| {
             out.write_all(&serialized)
@@ -572,10 +564,7 @@ impl<B: Backend> Detector<B> {
             message,
         };
         let kind = file.metadata.kind;
-        let model_path = dir.join(match kind {
-            DetectorKind::Iforest => FOREST_FILE,
-            _ => WEIGHTS_FILE,
-        });
+        let model_path = dir.join(model_file(kind).0);
         let bytes = read_model_file(&model_path, kind)?;
         if let Some(expected) = file.weights_crc32 {
             let found = crc32fast::hash(&bytes);
@@ -652,6 +641,14 @@ impl<B: Backend> Detector<B> {
     }
 }
 
+/// The model file of a `kind` detector's directory, and what to call it in messages.
+fn model_file(kind: DetectorKind) -> (&'static str, &'static str) {
+    match kind {
+        DetectorKind::Iforest => (FOREST_FILE, "forest"),
+        DetectorKind::Mlp | DetectorKind::Autoencoder => (WEIGHTS_FILE, "weights"),
+    }
+}
+
 /// Reads a detector's model file, refusing a missing one by name (and a forest file larger
 /// than any forest this crate grows, before reading it).
 fn read_model_file(path: &Path, kind: DetectorKind) -> Result<Vec<u8>> {
@@ -675,13 +672,7 @@ fn read_model_file(path: &Path, kind: DetectorKind) -> Result<Vec<u8>> {
         if missing(&e) {
             Error::Artifact {
                 path: path.to_path_buf(),
-                message: format!(
-                    "the {} file is missing",
-                    match kind {
-                        DetectorKind::Iforest => "forest",
-                        _ => "weights",
-                    }
-                ),
+                message: format!("the {} file is missing", model_file(kind).1),
             }
         } else {
             Error::io(path, e)

@@ -382,24 +382,7 @@ fn format_two_detectors_written_by_the_previous_release_still_load() {
         Detector::<NdArray>::load(fixture("detector_format2/imported"), &Default::default())
             .unwrap();
     assert_eq!(imported.kind(), "mlp");
-    let expected: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(fixture("pytorch/real_predictions.json")).unwrap())
-            .unwrap();
-    let mut ours = Vec::new();
-    for file in expected["files"].as_array().unwrap() {
-        let d = BethDataset::open(fixture(&format!(
-            "beth/datacamp_projection/{}",
-            file.as_str().unwrap()
-        )))
-        .unwrap();
-        ours.extend(imported.score_dataset(&d).unwrap());
-    }
-    let theirs: Vec<f32> = expected["predictions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_f64().unwrap() as f32)
-        .collect();
+    let (ours, theirs) = common::scores_beside_pytorch(&imported);
     assert!(max_difference(&ours, &theirs) <= 1e-5);
 
     // A two-network ensemble trained by that build, with the scores that build wrote.

@@ -6,7 +6,6 @@ use common::max_difference;
 
 use std::path::{Path, PathBuf};
 
-use beth_detect::data::BethDataset;
 use beth_detect::interop::{
     from_state_dict, imported_detector, load_pytorch, load_safetensors, load_sklearn_scaler,
     pytorch_state_dict, save_safetensors,
@@ -153,19 +152,8 @@ fn imported_pytorch_model_predicts_like_pytorch_on_the_real_samples() {
     let model = load_pytorch::<B>(fixture("pytorch/model.pt"), &device).unwrap();
     let scaler = load_sklearn_scaler(fixture("pytorch/scaler.json")).unwrap();
     let detector = imported_detector(model, scaler, 0.5, &fixture("pytorch/model.pt")).unwrap();
-    let expected: Value =
-        serde_json::from_slice(&std::fs::read(fixture("pytorch/real_predictions.json")).unwrap())
-            .unwrap();
-    let mut ours = Vec::new();
-    for file in expected["files"].as_array().unwrap() {
-        let d = BethDataset::open(fixture(&format!(
-            "beth/datacamp_projection/{}",
-            file.as_str().unwrap()
-        )))
-        .unwrap();
-        ours.extend(detector.score_dataset(&d).unwrap());
-    }
-    let diff = max_difference(&ours, &floats(&expected["predictions"]));
+    let (ours, theirs) = common::scores_beside_pytorch(&detector);
+    let diff = max_difference(&ours, &theirs);
     eprintln!("largest imported-model prediction difference on the real samples: {diff:e}");
     assert!(diff <= 1e-5, "{diff}");
     // The same weights arrive from PyTorch's safetensors file, and from the fixture's JSON.

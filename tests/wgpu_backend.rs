@@ -8,7 +8,8 @@ use common::max_difference;
 use beth_detect::data::synth::{SynthConfig, SynthSplit, generate};
 use beth_detect::data::{BethDataset, BethSplits, Schema};
 use beth_detect::detector::Detector;
-use beth_detect::training::{Progress, TrainingConfig, train};
+use beth_detect::models::DetectorKind;
+use beth_detect::training::{Progress, TrainingConfig, TrainingOutcome, train};
 use burn::backend::{Autodiff, NdArray, Wgpu};
 
 fn fixture(rel: &str) -> String {
@@ -68,21 +69,22 @@ fn same_weights_same_probabilities_on_ndarray_and_wgpu() {
     );
 }
 
-#[test]
-fn training_on_wgpu_lowers_the_loss() {
+/// A `kind` detector trained on the GPU for 3 epochs on a small synthetic set: the splits, the
+/// directory it was trained in and the outcome.
+fn train_three_epochs_on_wgpu(
+    kind: DetectorKind,
+) -> (BethSplits, tempfile::TempDir, TrainingOutcome<Wgpu>) {
+    let config = SynthConfig::new().with_scale(0.004);
     let splits = BethSplits {
-        train: generate(SynthSplit::Training, &SynthConfig::new().with_scale(0.004)).unwrap(),
-        validation: generate(
-            SynthSplit::Validation,
-            &SynthConfig::new().with_scale(0.004),
-        )
-        .unwrap(),
-        test: generate(SynthSplit::Testing, &SynthConfig::new().with_scale(0.004)).unwrap(),
+        train: generate(SynthSplit::Training, &config).unwrap(),
+        validation: generate(SynthSplit::Validation, &config).unwrap(),
+        test: generate(SynthSplit::Testing, &config).unwrap(),
         carved: None,
     };
     let dir = tempfile::tempdir().unwrap();
     let outcome = train::<Autodiff<Wgpu>>(
         &TrainingConfig::new()
+            .with_detector(kind)
             .with_num_epochs(3)
             .with_batch_size(256)
             .with_validation_batch_size(1024),
@@ -92,6 +94,12 @@ fn training_on_wgpu_lowers_the_loss() {
         &Default::default(),
     )
     .unwrap();
+    (splits, dir, outcome)
+}
+
+#[test]
+fn training_on_wgpu_lowers_the_loss() {
+    let (splits, dir, outcome) = train_three_epochs_on_wgpu(DetectorKind::Mlp);
     let h = &outcome.history;
     assert_eq!(h.train_loss.len(), 3);
     assert!(h.train_loss[2] < h.train_loss[0], "{:?}", h.train_loss);
@@ -107,26 +115,7 @@ fn training_on_wgpu_lowers_the_loss() {
 
 #[test]
 fn the_autoencoder_trains_on_wgpu_and_scores_alike_on_the_cpu() {
-    let config = SynthConfig::new().with_scale(0.004);
-    let splits = BethSplits {
-        train: generate(SynthSplit::Training, &config).unwrap(),
-        validation: generate(SynthSplit::Validation, &config).unwrap(),
-        test: generate(SynthSplit::Testing, &config).unwrap(),
-        carved: None,
-    };
-    let dir = tempfile::tempdir().unwrap();
-    let outcome = train::<Autodiff<Wgpu>>(
-        &TrainingConfig::new()
-            .with_detector(beth_detect::models::DetectorKind::Autoencoder)
-            .with_num_epochs(3)
-            .with_batch_size(256)
-            .with_validation_batch_size(1024),
-        &splits,
-        dir.path(),
-        Progress::Silent,
-        &Default::default(),
-    )
-    .unwrap();
+    let (splits, dir, outcome) = train_three_epochs_on_wgpu(DetectorKind::Autoencoder);
     let h = &outcome.history;
     assert!(
         h.train_loss.last() < h.train_loss.first(),

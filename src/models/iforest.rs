@@ -461,24 +461,17 @@ fn place(
             right,
         } => {
             splits[at] = (threshold, feature as u32);
-            place(
-                tree,
-                left as usize,
-                2 * at + 1,
-                level + 1,
-                depth,
-                splits,
-                leaves,
-            );
-            place(
-                tree,
-                right as usize,
-                2 * at + 2,
-                level + 1,
-                depth,
-                splits,
-                leaves,
-            );
+            for (child, position) in [(left, 2 * at + 1), (right, 2 * at + 2)] {
+                place(
+                    tree,
+                    child as usize,
+                    position,
+                    level + 1,
+                    depth,
+                    splits,
+                    leaves,
+                );
+            }
         }
         Node::Leaf { size } => {
             // Every leaf of the padded subtree under `at` (its splits stay always-left).

@@ -228,10 +228,8 @@ pub fn train_with_provenance<B: AutodiffBackend>(
 
     let (model, history) = match kind {
         DetectorKind::Iforest => {
-            let rows: Vec<[f32; crate::features::FEATURE_WIDTH]> = (0..fit_train.len())
-                .map(|i| scaler.transform(&fit_train.event(i)))
-                .collect();
-            let forest = config.forest().fit(&rows)?;
+            let rows = scaled_rows(&scaler, &fit_train);
+            let forest = config.forest().fit(rows.as_chunks().0)?;
             (DetectorModel::Iforest(forest), EpochHistory::default())
         }
         DetectorKind::Mlp | DetectorKind::Autoencoder => {

@@ -90,3 +90,31 @@ pub fn fixture_detector_with_threshold(
     assert_success(&out);
     model
 }
+
+/// `detector`'s scores on the real samples the notebook's PyTorch network was run on, beside
+/// PyTorch's (`tests/fixtures/pytorch/real_predictions.json`): `(ours, theirs)`.
+#[allow(dead_code)]
+pub fn scores_beside_pytorch<B: burn::prelude::Backend>(
+    detector: &beth_detect::Detector<B>,
+) -> (Vec<f32>, Vec<f32>) {
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let expected: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(fixtures.join("pytorch/real_predictions.json")).unwrap(),
+    )
+    .unwrap();
+    let mut ours = Vec::new();
+    for file in expected["files"].as_array().unwrap() {
+        let path = fixtures
+            .join("beth/datacamp_projection")
+            .join(file.as_str().unwrap());
+        let data = beth_detect::BethDataset::open(path).unwrap();
+        ours.extend(detector.score_dataset(&data).unwrap());
+    }
+    let theirs = expected["predictions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap() as f32)
+        .collect();
+    (ours, theirs)
+}

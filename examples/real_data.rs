@@ -6,7 +6,7 @@
 //! ```sh
 //! cargo run --example real_data                       # seed 42
 //! cargo run --example real_data -- --seed 2           # another seed
-//! cargo run --example real_data -- --weight-decay 0   # the notebook's exact recipe
+//! cargo run --example real_data -- --weight-decay 0 --ensemble 1 --threshold 0.5   # the notebook's exact recipe
 //! ```
 //!
 //! These are real events, but only the first rows of the splits: the figures are not the
@@ -16,7 +16,7 @@ use std::path::Path;
 
 use beth_detect::backend::BackendChoice;
 use beth_detect::data::{BethSplits, CarveOptions};
-use beth_detect::evaluation::EvaluationReport;
+use beth_detect::report::{split_rows, summary_table};
 use beth_detect::training::{DataProvenance, Progress, TrainingConfig, train_with_provenance};
 use burn::backend::Autodiff;
 use burn::prelude::Backend;
@@ -32,6 +32,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "--seed" => config.seed = value.parse()?,
             "--weight-decay" => config.weight_decay = value.parse()?,
             "--ensemble" => config.ensemble = value.parse()?,
+            "--threshold" => config.threshold = Some(value.parse()?),
             other => return Err(format!("unknown argument {other}").into()),
         }
     }
@@ -65,8 +66,13 @@ fn run<B: Backend>(config: &TrainingConfig) -> Result<(), Box<dyn std::error::Er
         splits.test.positives(),
     );
     println!(
-        "recipe: weight decay {}, ensemble {}, seed {}",
-        config.weight_decay, config.ensemble, config.seed
+        "recipe: weight decay {}, ensemble {}, seed {}, threshold {}",
+        config.weight_decay,
+        config.ensemble,
+        config.seed,
+        config
+            .threshold
+            .map_or_else(|| "the default (max-f1)".to_string(), |t| t.to_string())
     );
     let scratch =
         std::env::temp_dir().join(format!("beth-detect-real-data-{}", std::process::id()));
@@ -84,27 +90,14 @@ fn run<B: Backend>(config: &TrainingConfig) -> Result<(), Box<dyn std::error::Er
     );
     let _ = std::fs::remove_dir_all(&scratch);
     let outcome = outcome?;
-    for (name, report) in [
-        ("validation", &outcome.validation_report),
-        ("test", &outcome.test_report),
-    ] {
-        if let Some(report) = report {
-            show(name, report);
-        }
-    }
-    Ok(())
-}
-
-fn show(name: &str, r: &EvaluationReport) {
-    println!(
-        "{name} ({LABEL}): {} rows, {} sus; AUROC {:.4}, average precision {:.4}; at threshold {}: recall {:.4}, precision {:.4}, F1 {:.4}",
-        r.rows,
-        r.positives,
-        r.auroc.unwrap_or(f64::NAN),
-        r.average_precision.unwrap_or(f64::NAN),
-        r.threshold,
-        r.recall,
-        r.precision,
-        r.f1
+    let rule = outcome.detector.metadata().threshold_rule;
+    let rows = split_rows(
+        &[
+            ("validation", outcome.validation_report.as_ref()),
+            ("test", outcome.test_report.as_ref()),
+        ],
+        Some(&rule),
     );
+    print!("{}", summary_table(&rows, false));
+    Ok(())
 }

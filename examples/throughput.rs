@@ -128,6 +128,8 @@ fn run<B: Backend>(
                 train_positives: 0,
                 validation_rows: 0,
                 carved_validation: None,
+                benign_alert_rate: None,
+                calibration: None,
             };
             let model = beth_detect::ThreatDetectorConfig::new().init::<B>(&device);
             beth_detect::Detector::new(model, scaler, 0.5, metadata)?

@@ -16,6 +16,7 @@ use std::time::Instant;
 use beth_detect::backend::BackendChoice;
 use beth_detect::data::CarveOptions;
 use beth_detect::data::synth::SynthConfig;
+use beth_detect::report::{split_rows, summary_table};
 use beth_detect::training::{DataProvenance, Progress, TrainingConfig, train_with_provenance};
 use burn::backend::Autodiff;
 use burn::prelude::Backend;
@@ -65,11 +66,8 @@ fn run<B: Backend>(
 
     let out = PathBuf::from("artifacts/example-train");
     let device = Default::default();
-    let progress = if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
-        Progress::Default
-    } else {
-        Progress::Silent
-    };
+    // burn's UI on a terminal, one line per epoch on stderr otherwise.
+    let progress = Progress::Default;
     let outcome = train_with_provenance::<Autodiff<B>>(
         &config,
         &splits,
@@ -92,12 +90,19 @@ fn run<B: Backend>(
         outcome.history.best_epoch,
         outcome.history.valid_loss[outcome.history.best_epoch - 1]
     );
-    for (name, report) in [
-        ("validation", &outcome.validation_report),
-        ("test", &outcome.test_report),
-    ] {
-        println!("{name} report ({tag}):");
-        println!("{}", serde_json::to_string_pretty(report)?);
+    let rule = outcome.detector.metadata().threshold_rule;
+    let reports = [
+        ("validation", outcome.validation_report.as_ref()),
+        ("test", outcome.test_report.as_ref()),
+    ];
+    let rows = split_rows(&reports, Some(&rule));
+    print!("{}", summary_table(&rows, provenance.synthetic));
+    for (name, report) in reports {
+        if let Some(report) = report {
+            let path = out.join(format!("{name}_report.json"));
+            std::fs::write(&path, serde_json::to_string_pretty(report)?)?;
+            println!("{name} report ({tag}, every figure): {}", path.display());
+        }
     }
     println!("detector saved to {}", out.join("detector").display());
     println!("training curves drawn in {}", curves.display());

@@ -14,7 +14,7 @@ use serde::Serialize;
 use crate::data::{CarveOptions, Label};
 use crate::detector::evaluate_scores;
 use crate::error::{Error, Result};
-use crate::evaluation::{EvaluationReport, auroc, curve};
+use crate::evaluation::{EvaluationReport, ThresholdRule, auroc, curve};
 use crate::features::FeatureSet;
 use crate::models::DetectorKind;
 use crate::training::{DataProvenance, Progress, TrainingConfig, train_with_provenance};
@@ -95,6 +95,8 @@ pub struct SeedRun {
 pub struct DetectorBenchmark {
     /// The kind.
     pub detector: String,
+    /// The rule that chose each seed's threshold.
+    pub threshold_rule: ThresholdRule,
     /// Validation figures over the seeds.
     pub validation: SplitSummary,
     /// Test figures over the seeds.
@@ -163,6 +165,7 @@ pub fn run_benchmark<B: AutodiffBackend>(
     for &kind in &options.detectors {
         let mut per_seed = Vec::new();
         let mut figures = Vec::new();
+        let mut threshold_rule = ThresholdRule::default();
         let (mut test_scores, mut test_targets) = (Vec::new(), Vec::new());
         for seed in 1..=options.seeds {
             on_event(BenchmarkEvent::Fitting {
@@ -209,6 +212,7 @@ pub fn run_benchmark<B: AutodiffBackend>(
             let _ = std::fs::remove_dir_all(&scratch);
             let outcome = outcome?;
             let detector = &outcome.detector;
+            threshold_rule = detector.metadata().threshold_rule;
             let splits = splits.with_label(Label::Sus)?;
             let (validation, validation_scores) = evaluate_scores(detector, &splits.validation)?;
             let (test, scores) = evaluate_scores(detector, &splits.test)?;
@@ -237,6 +241,7 @@ pub fn run_benchmark<B: AutodiffBackend>(
         let test: Vec<&SeedFigures> = figures.iter().map(|f| &f.1).collect();
         detectors.push(DetectorBenchmark {
             detector: kind.to_string(),
+            threshold_rule,
             validation: SplitSummary::of(&validation),
             test: SplitSummary::of(&test),
             per_seed,

@@ -4,14 +4,16 @@
 use std::fs;
 use std::io::Write as _;
 use std::path::Path;
+use std::sync::Arc;
 
 use burn::prelude::*;
 use burn::tensor::TensorData;
 use serde::{Deserialize, Serialize};
 
+use crate::cpu_scorer::CpuScorer;
 use crate::data::{BethDataset, BethEvent, Label, Schema};
 use crate::error::{Error, Result};
-use crate::evaluation::{EvaluationReport, ThresholdRule};
+use crate::evaluation::{AlertRate, EvaluationReport, ThresholdRule};
 use crate::features::{FEATURE_WIDTH, FeatureScaler, FeatureSet};
 use crate::models::DetectorKind;
 use crate::models::autoencoder::{Autoencoder, AutoencoderConfig};
@@ -76,6 +78,33 @@ pub struct DetectorMetadata {
     /// validation file (`eval` carves the same rows again).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub carved_validation: Option<crate::data::CarvedValidation>,
+    /// How often benign events alerted at the threshold where it was set: the benign
+    /// validation rows (every validation row without labels), or the traffic it was
+    /// [calibrated](crate::calibration) on. `score` and `eval` compare a file's alert rate
+    /// with it (absent in files from before it was recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub benign_alert_rate: Option<AlertRate>,
+    /// Where and when the threshold was last re-fitted on a host's own traffic
+    /// ([`crate::calibration`]); `None` for a threshold chosen at training time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<Calibration>,
+}
+
+/// A threshold re-fitted on a host's own normal traffic (`beth-detect calibrate`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Calibration {
+    /// The file(s) the benign rows came from.
+    pub data_source: String,
+    /// When it was calibrated (RFC 3339, UTC).
+    pub calibrated_at: String,
+    /// The rule applied to those rows.
+    pub rule: ThresholdRule,
+    /// The threshold before.
+    pub previous_threshold: f64,
+    /// The rule that chose the threshold before.
+    pub previous_rule: ThresholdRule,
+    /// Rows of the data that were read past because they are labelled suspicious.
+    pub skipped_suspicious: u64,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -150,6 +179,9 @@ impl<B: Backend> DetectorModel<B> {
 #[derive(Debug, Clone)]
 pub struct Detector<B: Backend> {
     model: DetectorModel<B>,
+    /// The one scorer every path goes through on the CPU (a copy of the model's weights), so
+    /// that `train`, `eval`, `score`, `serve`, `benchmark` and explanations agree bit for bit.
+    scorer: Arc<CpuScorer>,
     device: B::Device,
     scaler: FeatureScaler,
     threshold: f64,
@@ -199,78 +231,9 @@ impl<B: Backend> Detector<B> {
         threshold: f64,
         metadata: DetectorMetadata,
     ) -> Result<Self> {
-        if !(0.0..=1.0).contains(&threshold) {
-            return Err(Error::InvalidConfig {
-                name: "threshold",
-                expected: "a probability in [0, 1]",
-                found: threshold.to_string(),
-            });
-        }
-        if scaler.feature_set() != metadata.feature_set {
-            return Err(Error::InvalidConfig {
-                name: "scaler",
-                expected: "a scaler for the detector's feature set",
-                found: format!(
-                    "feature set `{}` for a `{}` detector",
-                    scaler.feature_set(),
-                    metadata.feature_set
-                ),
-            });
-        }
-        if metadata.kind != model.kind() {
-            return Err(Error::InvalidConfig {
-                name: "detector kind",
-                expected: "the metadata's kind",
-                found: format!(
-                    "a `{}` model for `{}` metadata",
-                    model.kind(),
-                    metadata.kind
-                ),
-            });
-        }
-        let shapes = |found: String| Error::InvalidConfig {
-            name: "model weights",
-            expected: "the shapes the model config describes",
-            found,
-        };
-        match &model {
-            DetectorModel::Mlp(members) => {
-                if members.is_empty() {
-                    return Err(Error::InvalidConfig {
-                        name: "ensemble",
-                        expected: "at least one network",
-                        found: "none".into(),
-                    });
-                }
-                metadata.model.validate()?;
-                for m in members {
-                    check_shapes(m, &metadata.model).map_err(shapes)?;
-                }
-            }
-            DetectorModel::Autoencoder {
-                model,
-                config,
-                reference_error,
-            } => {
-                config.validate()?;
-                if model.weight_shapes() != config.layer_shapes() {
-                    return Err(shapes(format!(
-                        "layer weight shapes {:?}, expected {:?}",
-                        model.weight_shapes(),
-                        config.layer_shapes()
-                    )));
-                }
-                if !(reference_error.is_finite() && *reference_error > 0.0) {
-                    return Err(Error::InvalidConfig {
-                        name: "autoencoder reference error",
-                        expected: "a positive number",
-                        found: reference_error.to_string(),
-                    });
-                }
-            }
-            DetectorModel::Iforest(_) => {}
-        }
+        check_parts(&model, &scaler, threshold, &metadata)?;
         Ok(Detector {
+            scorer: Arc::new(CpuScorer::of(&model)),
             model,
             device: device.clone(),
             scaler,
@@ -301,13 +264,27 @@ impl<B: Backend> Detector<B> {
 
     /// The same detector with another threshold (a probability).
     pub fn with_threshold(self, threshold: f64) -> Result<Self> {
-        Detector::from_model(
-            self.model,
-            &self.device,
-            self.scaler,
+        self.with_threshold_and_metadata(threshold, |_| {})
+    }
+
+    /// The same model and scaler with another threshold and metadata edited by `edit` (the
+    /// model's kind and feature set must stay what they are).
+    pub fn with_threshold_and_metadata(
+        self,
+        threshold: f64,
+        edit: impl FnOnce(&mut DetectorMetadata),
+    ) -> Result<Self> {
+        let mut metadata = self.metadata;
+        edit(&mut metadata);
+        check_parts(&self.model, &self.scaler, threshold, &metadata)?;
+        Ok(Detector {
+            model: self.model,
+            scorer: self.scorer,
+            device: self.device,
+            scaler: self.scaler,
             threshold,
-            self.metadata,
-        )
+            metadata,
+        })
     }
 
     /// The fitted scaler (and with it, the feature set).
@@ -341,8 +318,11 @@ impl<B: Backend> Detector<B> {
         self.scaler.feature_set().check_schema(schema, path)
     }
 
-    /// Scores for a feature tensor `[N, 7]` (already scaled), `[N, 1]`: probabilities for
-    /// `mlp`, mapped reconstruction errors for `autoencoder`, anomaly scores for `iforest`.
+    /// Scores for a feature tensor `[N, 7]` (already scaled), `[N, 1]`, computed by burn on
+    /// the detector's device (the GPU, say): probabilities for `mlp`, mapped reconstruction
+    /// errors for `autoencoder`, anomaly scores for `iforest`. They equal
+    /// [`score_feature_rows`](Self::score_feature_rows)' within float rounding (1e-6), not bit
+    /// for bit: every other scoring path goes through the CPU scorer.
     pub fn score_features(&self, features: Tensor<B, 2>) -> Tensor<B, 2> {
         match &self.model {
             DetectorModel::Mlp(members) => {
@@ -383,16 +363,19 @@ impl<B: Backend> Detector<B> {
         }
     }
 
-    /// Scores for rows of already-scaled features (row-major, 7 per row).
+    /// Scores for rows of already-scaled features (row-major, 7 per row), on the CPU with the
+    /// detector's one [`CpuScorer`]: a row's score does not depend on the rows scored with it,
+    /// nor on which command or function asked.
     pub fn score_feature_rows(&self, features: &[f32]) -> Vec<f32> {
+        self.scorer.score(features)
+    }
+
+    /// [`score_feature_rows`](Self::score_feature_rows) computed by burn on the detector's
+    /// device instead (a GPU, say): equal within float rounding, not bit for bit.
+    pub fn score_feature_rows_on_device(&self, features: &[f32]) -> Vec<f32> {
         let n = features.len() / FEATURE_WIDTH;
         if n == 0 {
             return Vec::new();
-        }
-        if let DetectorModel::Iforest(forest) = &self.model {
-            let mut out = vec![0.0; n];
-            forest.score_flat(&features[..n * FEATURE_WIDTH], &mut out);
-            return out;
         }
         let x = Tensor::<B, 2>::from_data(
             TensorData::new(features[..n * FEATURE_WIDTH].to_vec(), [n, FEATURE_WIDTH]),
@@ -400,6 +383,7 @@ impl<B: Backend> Detector<B> {
         );
         self.score_features(x)
             .into_data()
+            .convert::<f32>()
             .into_vec::<f32>()
             .expect("the model outputs f32")
     }
@@ -434,10 +418,11 @@ impl<B: Backend> Detector<B> {
         Ok(out)
     }
 
-    /// A copy of the weights that scores on the CPU with plain matrix products: much faster
-    /// than a burn forward pass on a CPU backend for large inputs (same results within 1e-6).
-    pub fn cpu_scorer(&self) -> crate::cpu_scorer::CpuScorer {
-        crate::cpu_scorer::CpuScorer::of(&self.model)
+    /// The scorer every scoring path uses: the model's weights copied to the CPU, scored
+    /// with plain matrix products (much faster than a burn forward pass on a CPU backend;
+    /// equal to it within 1e-6).
+    pub fn cpu_scorer(&self) -> &CpuScorer {
+        &self.scorer
     }
 
     /// Applies the threshold.
@@ -639,6 +624,89 @@ impl<B: Backend> Detector<B> {
         Detector::from_model(model, device, file.scaler, file.threshold, file.metadata)
             .map_err(|e| artifact(e.to_string()))
     }
+}
+
+/// Checks that a detector's parts fit together: a probability as threshold, the scaler's
+/// feature set the metadata's, the model's kind the metadata's and its weights the shapes its
+/// config describes.
+fn check_parts<B: Backend>(
+    model: &DetectorModel<B>,
+    scaler: &FeatureScaler,
+    threshold: f64,
+    metadata: &DetectorMetadata,
+) -> Result<()> {
+    if !(0.0..=1.0).contains(&threshold) {
+        return Err(Error::InvalidConfig {
+            name: "threshold",
+            expected: "a probability in [0, 1]",
+            found: threshold.to_string(),
+        });
+    }
+    if scaler.feature_set() != metadata.feature_set {
+        return Err(Error::InvalidConfig {
+            name: "scaler",
+            expected: "a scaler for the detector's feature set",
+            found: format!(
+                "feature set `{}` for a `{}` detector",
+                scaler.feature_set(),
+                metadata.feature_set
+            ),
+        });
+    }
+    if metadata.kind != model.kind() {
+        return Err(Error::InvalidConfig {
+            name: "detector kind",
+            expected: "the metadata's kind",
+            found: format!(
+                "a `{}` model for `{}` metadata",
+                model.kind(),
+                metadata.kind
+            ),
+        });
+    }
+    let shapes = |found: String| Error::InvalidConfig {
+        name: "model weights",
+        expected: "the shapes the model config describes",
+        found,
+    };
+    match model {
+        DetectorModel::Mlp(members) => {
+            if members.is_empty() {
+                return Err(Error::InvalidConfig {
+                    name: "ensemble",
+                    expected: "at least one network",
+                    found: "none".into(),
+                });
+            }
+            metadata.model.validate()?;
+            for m in members {
+                check_shapes(m, &metadata.model).map_err(shapes)?;
+            }
+        }
+        DetectorModel::Autoencoder {
+            model,
+            config,
+            reference_error,
+        } => {
+            config.validate()?;
+            if model.weight_shapes() != config.layer_shapes() {
+                return Err(shapes(format!(
+                    "layer weight shapes {:?}, expected {:?}",
+                    model.weight_shapes(),
+                    config.layer_shapes()
+                )));
+            }
+            if !(reference_error.is_finite() && *reference_error > 0.0) {
+                return Err(Error::InvalidConfig {
+                    name: "autoencoder reference error",
+                    expected: "a positive number",
+                    found: reference_error.to_string(),
+                });
+            }
+        }
+        DetectorModel::Iforest(_) => {}
+    }
+    Ok(())
 }
 
 /// The model file of a `kind` detector's directory, and what to call it in messages.

@@ -259,7 +259,16 @@ pub enum ThresholdRule {
     /// validation rows alert (of all validation rows when none is labelled benign). Scores of
     /// exactly 1 always alert, so a budget below their share cannot be met.
     Fpr(f64),
+    /// An alert budget in alerts per million benign events: [`ThresholdRule::Fpr`] with
+    /// `X = N / 1,000,000`, written the way an analyst plans a queue (`per-million:100`).
+    PerMillion(f64),
 }
+
+/// The alert budget label-free detectors get when no rule is given: at most 1 in 100 benign
+/// validation events alerts. Chosen on the bundled real rows (README, "Thresholds"): tighter
+/// budgets cost the autoencoder most of its recall there (`fpr:0.001`: 0.17–0.92 over seeds).
+/// A host's own traffic can set a tighter one ([`crate::calibration`]).
+pub const DEFAULT_ALERT_BUDGET: ThresholdRule = ThresholdRule::Fpr(0.01);
 
 impl Default for ThresholdRule {
     fn default() -> Self {
@@ -274,6 +283,7 @@ impl std::fmt::Display for ThresholdRule {
             ThresholdRule::MaxF1 => f.write_str("max-f1"),
             ThresholdRule::Youden => f.write_str("youden"),
             ThresholdRule::Fpr(x) => write!(f, "fpr:{x}"),
+            ThresholdRule::PerMillion(n) => write!(f, "per-million:{n}"),
         }
     }
 }
@@ -285,18 +295,21 @@ impl std::str::FromStr for ThresholdRule {
             "max-f1" => Ok(ThresholdRule::MaxF1),
             "youden" => Ok(ThresholdRule::Youden),
             other => {
-                let (fpr, number) = match other.strip_prefix("fpr:") {
-                    Some(x) => (true, x),
-                    None => (false, other),
+                let invalid = || Error::InvalidConfig {
+                    name: "threshold",
+                    expected: "a probability in [0, 1], `max-f1`, `youden`, `fpr:X` with X in [0, 1] or `per-million:N` with N in [0, 1000000]",
+                    found: other.to_string(),
                 };
-                match number.parse::<f64>() {
-                    Ok(t) if (0.0..=1.0).contains(&t) && fpr => Ok(ThresholdRule::Fpr(t)),
-                    Ok(t) if (0.0..=1.0).contains(&t) => Ok(ThresholdRule::Fixed(t)),
-                    _ => Err(Error::InvalidConfig {
-                        name: "threshold",
-                        expected: "a probability in [0, 1], `max-f1`, `youden` or `fpr:X` with X in [0, 1]",
-                        found: other.to_string(),
-                    }),
+                let number = |text: &str, max: f64| match text.parse::<f64>() {
+                    Ok(v) if (0.0..=max).contains(&v) => Ok(v),
+                    _ => Err(invalid()),
+                };
+                if let Some(x) = other.strip_prefix("fpr:") {
+                    Ok(ThresholdRule::Fpr(number(x, 1.0)?))
+                } else if let Some(n) = other.strip_prefix("per-million:") {
+                    Ok(ThresholdRule::PerMillion(number(n, 1e6)?))
+                } else {
+                    Ok(ThresholdRule::Fixed(number(other, 1.0)?))
                 }
             }
         }
@@ -304,13 +317,39 @@ impl std::str::FromStr for ThresholdRule {
 }
 
 impl ThresholdRule {
+    /// Whether the rule needs labelled validation rows (`max-f1`, `youden`).
+    pub fn needs_labels(&self) -> bool {
+        matches!(self, ThresholdRule::MaxF1 | ThresholdRule::Youden)
+    }
+
+    /// Whether the rule is an alert budget (`fpr:X`, `per-million:N`): the only rules that can
+    /// be fitted on a host's normal traffic alone ([`crate::calibration`]).
+    pub fn is_alert_budget(&self) -> bool {
+        matches!(self, ThresholdRule::Fpr(_) | ThresholdRule::PerMillion(_))
+    }
+
+    /// The rule a detector gets when none is given: `max-f1` on labelled validation rows for
+    /// the supervised network, the [`DEFAULT_ALERT_BUDGET`] for label-free detectors and for
+    /// data without labels. A fixed 0.5 fails on data as imbalanced as BETH's (no probability
+    /// of the supervised network reaches it when 0.17% of training rows are positive; a
+    /// forest flags about half of a new host's events at it).
+    pub fn default_for(label_free: bool, labelled: bool) -> ThresholdRule {
+        if label_free || !labelled {
+            DEFAULT_ALERT_BUDGET
+        } else {
+            ThresholdRule::MaxF1
+        }
+    }
+
     /// The threshold this rule picks on validation scores and their labels (`targets` empty
     /// when there are none). Among equally good thresholds the highest is taken (fewest
     /// alerts). Rules that need both classes fall back to 0.5 when one is missing.
     pub fn choose(&self, scores: &[f32], targets: &[u8]) -> f64 {
         let score = |c: &Confusion| -> f64 {
             match self {
-                ThresholdRule::Fixed(_) | ThresholdRule::Fpr(_) => 0.0,
+                ThresholdRule::Fixed(_) | ThresholdRule::Fpr(_) | ThresholdRule::PerMillion(_) => {
+                    0.0
+                }
                 ThresholdRule::MaxF1 => c.f1(),
                 ThresholdRule::Youden => c.recall() - ratio(c.fp, c.fp + c.tn),
             }
@@ -318,6 +357,7 @@ impl ThresholdRule {
         match self {
             ThresholdRule::Fixed(t) => *t,
             ThresholdRule::Fpr(budget) => fpr_threshold(scores, targets, *budget),
+            ThresholdRule::PerMillion(n) => fpr_threshold(scores, targets, n / 1e6),
             _ => {
                 let positives = targets.iter().filter(|&&t| t == 1).count();
                 if positives == 0 || positives == targets.len() || targets.len() != scores.len() {
@@ -356,4 +396,63 @@ fn fpr_threshold(scores: &[f32], targets: &[u8], budget: f64) -> f64 {
     // Scores are compared as `score as f64 >= threshold`: the next f32 up is the lowest
     // threshold that leaves this score (and every equal one) out.
     (benign[allowed].next_up() as f64).min(1.0)
+}
+
+/// How often events alerted at a threshold on the rows it was set on: the benign validation
+/// rows (every validation row without labels) when trained, the host's own traffic when
+/// calibrated. A file that alerts far more often is either under attack or unlike those rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertRate {
+    /// Events scored.
+    pub events: u64,
+    /// Events at or above the threshold.
+    pub alerts: u64,
+}
+
+/// Files with fewer events than this are never called unusual: too few to judge a rate.
+pub const UNUSUAL_MIN_EVENTS: u64 = 1_000;
+/// A file is unusual when it alerts at this many times the rate the threshold was set at.
+pub const UNUSUAL_FACTOR: f64 = 10.0;
+
+impl AlertRate {
+    /// Counts the benign rows (every row when `targets` is empty) at or above `threshold`.
+    pub fn of(scores: &[f32], targets: &[u8], threshold: f64) -> AlertRate {
+        let mut rate = AlertRate {
+            events: 0,
+            alerts: 0,
+        };
+        let labelled = !targets.is_empty();
+        for (i, &s) in scores.iter().enumerate() {
+            if labelled && targets.get(i) != Some(&0) {
+                continue;
+            }
+            rate.events += 1;
+            rate.alerts += (s as f64 >= threshold) as u64;
+        }
+        rate
+    }
+
+    /// `alerts / events` (0 without events).
+    pub fn rate(&self) -> f64 {
+        ratio(self.alerts, self.events)
+    }
+
+    /// The rate a file is compared with: counted as at least one alert, so that a threshold
+    /// no benign row reached still gives a yardstick (one in `events`, not zero).
+    pub fn yardstick(&self) -> f64 {
+        ratio(self.alerts.max(1), self.events)
+    }
+
+    /// How many times this yardstick a file of `events` events with `alerts` alerts runs at,
+    /// when that is at least [`UNUSUAL_FACTOR`] and the file has at least
+    /// [`UNUSUAL_MIN_EVENTS`] events; `None` otherwise.
+    pub fn unusual(&self, events: u64, alerts: u64) -> Option<f64> {
+        if events < UNUSUAL_MIN_EVENTS || self.events == 0 {
+            return None;
+        }
+        // (alerts / events) / (max(set alerts, 1) / set events), as one exact quotient.
+        let factor =
+            (alerts as f64 * self.events as f64) / (events as f64 * self.alerts.max(1) as f64);
+        (factor >= UNUSUAL_FACTOR).then_some(factor)
+    }
 }

@@ -130,6 +130,8 @@ pub fn imported_detector<B: Backend>(
         train_positives: 0,
         validation_rows: 0,
         carved_validation: None,
+        benign_alert_rate: None,
+        calibration: None,
     };
     crate::detector::Detector::new(model, scaler, threshold, metadata)
 }

@@ -24,6 +24,7 @@ pub mod artifact;
 pub mod backend;
 pub mod batch;
 pub mod benchmark;
+pub mod calibration;
 pub mod cpu_scorer;
 pub mod data;
 pub mod detector;
@@ -35,6 +36,7 @@ pub mod features;
 pub mod interop;
 pub mod models;
 pub mod plots;
+pub mod report;
 pub mod scoring;
 #[cfg(feature = "serve")]
 pub mod server;

@@ -74,8 +74,9 @@ pub struct ScoreOptions {
     pub skip_bad: bool,
     /// Output format.
     pub format: OutputFormat,
-    /// Score with [`CpuScorer`] instead of the detector's burn
-    /// backend (same results; set it to false to run the model on, e.g., the GPU).
+    /// Score with the detector's [`CpuScorer`], as every other path does (bit-identical to
+    /// `eval`, `train`'s reports and `serve`); set it to false to run the model through burn on
+    /// the detector's device (the GPU, say), equal within float rounding.
     pub cpu_fast_path: bool,
     /// Give every alert its [reasons](crate::explain): a `reasons` column in CSV, a `reasons`
     /// list in JSON lines (empty for events that are not alerts). Falco output always has them.
@@ -260,10 +261,12 @@ pub fn score_stream<B: Backend, R: Read + Send, W: Write>(
         out.write_all(&header).map_err(io)?;
         out.flush().map_err(io)?;
     }
-    let cpu = options.cpu_fast_path.then(|| detector.cpu_scorer());
-    let mut model = |rows: &[f32]| match &cpu {
-        Some(cpu) => cpu.score(rows),
-        None => detector.score_feature_rows(rows),
+    let mut model = |rows: &[f32]| {
+        if options.cpu_fast_path {
+            detector.score_feature_rows(rows)
+        } else {
+            detector.score_feature_rows_on_device(rows)
+        }
     };
     // The next batch is read and parsed on a second thread while this one is scored and
     // written: with two cores the slower stage sets the pace, not the sum of both.
@@ -399,7 +402,7 @@ impl BodyScorer {
         Ok(BodyScorer {
             kind: detector.kind(),
             // Requests are small and run concurrently; one thread each.
-            cpu: detector.cpu_scorer().with_threads(1),
+            cpu: detector.cpu_scorer().clone().with_threads(1),
             batch: BatchScorer::new(
                 detector,
                 LineWriter::new(detector, format, explain, Vec::new()),

@@ -345,7 +345,7 @@ fn label_free_kinds_train_on_synthetic_tracee_json() {
     assert_eq!((splits.train.len(), splits.validation.len()), (2_250, 750));
     assert!(splits.test.is_empty());
     for kind in [DetectorKind::Iforest, DetectorKind::Autoencoder] {
-        let config = quick_config(kind).with_threshold(ThresholdRule::Fpr(0.04));
+        let config = quick_config(kind).with_threshold(Some(ThresholdRule::Fpr(0.04)));
         let outcome = train::<Autodiff<Flex>>(
             &config,
             &splits,

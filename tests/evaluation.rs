@@ -170,3 +170,83 @@ fn fpr_budget_threshold_by_hand() {
     assert!("fpr:2".parse::<ThresholdRule>().is_err());
     assert!("fpr:".parse::<ThresholdRule>().is_err());
 }
+
+#[test]
+fn per_million_budget_is_the_same_budget_counted_per_million() {
+    // 2,000 benign scores i/2000 and one positive: 1,000 per million allows ⌊0.001 · 2000⌋ = 2
+    // benign alerts, so the threshold sits just above the third highest, 1998/2000.
+    let mut scores: Vec<f32> = (1..=2000).map(|i| i as f32 / 2000.0).collect();
+    let mut labels = vec![0u8; 2000];
+    scores.push(0.5);
+    labels.push(1);
+    let t = ThresholdRule::PerMillion(1000.0).choose(&scores, &labels);
+    assert_eq!(t, (1998.0f32 / 2000.0).next_up() as f64);
+    assert_eq!(t, ThresholdRule::Fpr(0.001).choose(&scores, &labels));
+    assert_eq!(
+        "per-million:250".parse::<ThresholdRule>().unwrap(),
+        ThresholdRule::PerMillion(250.0)
+    );
+    assert_eq!(
+        ThresholdRule::PerMillion(250.0).to_string(),
+        "per-million:250"
+    );
+    assert!("per-million:2000000".parse::<ThresholdRule>().is_err());
+    assert!("per-million:-1".parse::<ThresholdRule>().is_err());
+    assert!(ThresholdRule::PerMillion(1.0).is_alert_budget());
+    assert!(!ThresholdRule::MaxF1.is_alert_budget());
+}
+
+#[test]
+fn default_rules_by_kind_and_labels() {
+    use beth_detect::evaluation::DEFAULT_ALERT_BUDGET;
+    // The supervised network with labels: max-F1; label-free kinds, or no labels: a budget.
+    assert_eq!(
+        ThresholdRule::default_for(false, true),
+        ThresholdRule::MaxF1
+    );
+    assert_eq!(ThresholdRule::default_for(true, true), DEFAULT_ALERT_BUDGET);
+    assert_eq!(
+        ThresholdRule::default_for(true, false),
+        DEFAULT_ALERT_BUDGET
+    );
+    assert!(DEFAULT_ALERT_BUDGET.is_alert_budget());
+}
+
+#[test]
+fn unusual_alert_rates_by_hand() {
+    use beth_detect::evaluation::AlertRate;
+    // Benign rows only: of the five labelled rows, the three benign ones count; two of them
+    // are at or above 0.5.
+    let rate = AlertRate::of(&[0.9, 0.6, 0.1, 0.7, 0.2], &[1, 0, 0, 0, 1], 0.5);
+    assert_eq!(
+        rate,
+        AlertRate {
+            events: 3,
+            alerts: 2
+        }
+    );
+    // Unlabelled: every row.
+    assert_eq!(
+        AlertRate::of(&[0.9, 0.6, 0.1], &[], 0.5),
+        AlertRate {
+            events: 3,
+            alerts: 2
+        }
+    );
+    // Set at 10 alerts in 10,000 events (0.1%): 1% of 1,000 events is exactly 10× that.
+    let set = AlertRate {
+        events: 10_000,
+        alerts: 10,
+    };
+    assert_eq!(set.unusual(1_000, 10), Some(10.0));
+    assert_eq!(set.unusual(1_000, 9), None);
+    // Fewer than 1,000 events are never judged, however many alert.
+    assert_eq!(set.unusual(999, 999), None);
+    // No benign row alerted where it was set: the yardstick counts one, 1 in 10,000.
+    let none = AlertRate {
+        events: 10_000,
+        alerts: 0,
+    };
+    assert_eq!(none.unusual(2_000, 2), Some(10.0));
+    assert_eq!(none.unusual(2_000, 1), None);
+}

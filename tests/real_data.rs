@@ -130,31 +130,37 @@ fn validation_is_carved_stratified_and_seeded() {
     assert!(e.to_string().contains("validation fraction"), "{e}");
 }
 
-/// The quality bar of the default recipe on real rows (issue 11): for seeds 1, 2 and 3,
-/// AUROC ≥ 0.975 on the 7,500 test rows, and at the detector's threshold recall ≥ 0.90 with
-/// precision ≥ 0.95. With the notebook's recipe (no weight decay) seed 2 reaches only 0.82.
+/// The quality bar of the default recipe on real rows (issues 11 and 19): for seeds 1, 2 and
+/// 3, AUROC ≥ 0.975 on the 7,500 test rows, and at the default threshold (max-F1 on the carved
+/// validation rows) recall ≥ 0.9198 (what 0.5 caught) with precision ≥ 0.99. With the notebook's recipe (no weight
+/// decay) seed 2 reaches only 0.82.
 #[test]
 fn default_training_on_real_rows_catches_the_attack_for_every_seed() {
     beth_detect::with_backend!(BackendChoice::DEFAULT, |B| default_training_on::<B>()).unwrap()
 }
 
+/// Trains `config` on the real directory, validation carved with its seed.
+fn train_on_real<B: Backend>(
+    config: &TrainingConfig,
+) -> beth_detect::Result<beth_detect::training::TrainingOutcome<B>> {
+    let carve = CarveOptions {
+        seed: config.seed,
+        ..CarveOptions::default()
+    };
+    let splits = BethSplits::open_dir_with(real_dir(), &carve)?;
+    let dir = tempfile::tempdir().unwrap();
+    train::<Autodiff<B>>(
+        config,
+        &splits,
+        dir.path(),
+        Progress::Silent,
+        &Default::default(),
+    )
+}
+
 fn default_training_on<B: Backend>() -> beth_detect::Result<()> {
     for seed in [1, 2, 3] {
-        let config = TrainingConfig::new().with_seed(seed);
-        let carve = CarveOptions {
-            seed,
-            ..CarveOptions::default()
-        };
-        let splits = BethSplits::open_dir_with(real_dir(), &carve).unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let outcome = train::<Autodiff<B>>(
-            &config,
-            &splits,
-            dir.path(),
-            Progress::Silent,
-            &Default::default(),
-        )
-        .unwrap();
+        let outcome = train_on_real::<B>(&TrainingConfig::new().with_seed(seed))?;
         let t = outcome.test_report.as_ref().unwrap();
         eprintln!(
             "seed {seed}: test AUROC {:.4}, recall {:.4}, precision {:.4}",
@@ -164,8 +170,13 @@ fn default_training_on<B: Backend>() -> beth_detect::Result<()> {
         );
         assert_eq!((t.rows, t.positives), (7_500, 1_559));
         assert!(t.auroc.unwrap() >= 0.975, "seed {seed}: {t:?}");
-        assert!(t.recall >= 0.90, "seed {seed}: {t:?}");
-        assert!(t.precision >= 0.95, "seed {seed}: {t:?}");
+        // 1,434 of 1,559 (recall 0.9198, "0.920"): what the fixed 0.5 caught, kept.
+        assert!(t.confusion.tp >= 1_434, "seed {seed}: {t:?}");
+        assert!(t.precision >= 0.99, "seed {seed}: {t:?}");
+        assert_eq!(
+            outcome.detector.metadata().threshold_rule,
+            beth_detect::evaluation::ThresholdRule::MaxF1
+        );
         let carved = outcome.detector.metadata().carved_validation.as_ref();
         assert_eq!(carved.map(|c| c.options.seed), Some(seed));
     }
@@ -231,6 +242,23 @@ fn cli_train_eval_score_on_the_real_directory() {
     let first = lines.next().unwrap();
     assert!(first.starts_with("\"0\",\"382\",\"382\""), "{first}");
     assert_eq!(text.lines().count(), 7_501);
+    // One scorer: eval's AUROC and confusion matrix are those of score's output, exactly.
+    let labels = BethDataset::open(test_file()).unwrap().targets().to_vec();
+    let mut scores = Vec::new();
+    let mut confusion = beth_detect::evaluation::Confusion::default();
+    for (line, &label) in text.lines().skip(1).zip(&labels) {
+        let mut fields = line.rsplit(',');
+        confusion.record(fields.next() == Some("1"), label == 1);
+        scores.push(fields.next().unwrap().parse::<f32>().unwrap());
+    }
+    assert_eq!(
+        evaluated["test"]["auroc"].as_f64(),
+        beth_detect::evaluation::auroc(&scores, &labels)
+    );
+    assert_eq!(
+        evaluated["test"]["confusion"],
+        serde_json::to_value(confusion).unwrap()
+    );
     // Every row once, in the input's order (the index column counts 0..7499).
     for (i, line) in text.lines().skip(1).enumerate() {
         assert!(line.starts_with(&format!("\"{i}\",")), "row {i}: {line}");
@@ -250,4 +278,42 @@ fn cli_train_eval_score_on_the_real_directory() {
             "--batch-size {batch} wrote other output"
         );
     }
+}
+
+/// The label-free kinds' default threshold, an alert budget on the benign validation rows
+/// (issue 19): the forest flagged 44% of the test host's benign events at the old fixed 0.5 and
+/// must stay at or below 5%; the autoencoder keeps recall ≥ 0.9.
+#[test]
+fn label_free_defaults_on_real_rows() {
+    beth_detect::with_backend!(BackendChoice::DEFAULT, |B| label_free_defaults_on::<B>()).unwrap()
+}
+
+fn label_free_defaults_on<B: Backend>() -> beth_detect::Result<()> {
+    use beth_detect::evaluation::DEFAULT_ALERT_BUDGET;
+    use beth_detect::models::DetectorKind;
+    for (kind, seeds) in [
+        (DetectorKind::Iforest, &[1u64, 2, 3][..]),
+        (DetectorKind::Autoencoder, &[1, 2][..]),
+    ] {
+        for &seed in seeds {
+            let config = TrainingConfig::new().with_detector(kind).with_seed(seed);
+            let outcome = train_on_real::<B>(&config)?;
+            assert_eq!(
+                outcome.detector.metadata().threshold_rule,
+                DEFAULT_ALERT_BUDGET
+            );
+            let t = outcome.test_report.as_ref().unwrap();
+            let c = &t.confusion;
+            let fpr = c.fp as f64 / (c.fp + c.tn) as f64;
+            eprintln!(
+                "{kind} seed {seed}: test recall {:.4}, benign FPR {fpr:.4}",
+                t.recall
+            );
+            match kind {
+                DetectorKind::Iforest => assert!(fpr <= 0.05, "seed {seed}: {t:?}"),
+                _ => assert!(t.recall >= 0.9, "seed {seed}: {t:?}"),
+            }
+        }
+    }
+    Ok(())
 }

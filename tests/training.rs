@@ -270,7 +270,7 @@ fn saved_detector_loads_and_scores_identically() {
     let config = TrainingConfig::new()
         .with_num_epochs(1)
         .with_class_weight(ClassWeight::Balanced)
-        .with_threshold(ThresholdRule::MaxF1);
+        .with_threshold(Some(ThresholdRule::MaxF1));
     let outcome = quick_train(&config, &splits, dir.path());
     let saved = dir.path().join("detector");
     outcome.detector.save(&saved).unwrap();
@@ -406,7 +406,7 @@ fn bad_configs_are_rejected_before_training() {
         TrainingConfig::new().with_batch_size(0),
         TrainingConfig::new().with_learning_rate(-1.0),
         TrainingConfig::new().with_class_weight(ClassWeight::Positive(f64::NAN)),
-        TrainingConfig::new().with_threshold(ThresholdRule::Fixed(1.5)),
+        TrainingConfig::new().with_threshold(Some(ThresholdRule::Fixed(1.5))),
         TrainingConfig::new().with_model(ThreatDetectorConfig::new().with_dropout(1.0)),
     ] {
         let e = train::<AB>(

@@ -4,9 +4,11 @@ use beth_detect::backend::BackendChoice;
 use beth_detect::benchmark::{
     BenchmarkEvent, BenchmarkOptions, BenchmarkReport, SplitSummary, run_benchmark,
 };
+use beth_detect::evaluation::EvaluationReport;
 use beth_detect::features::FeatureSet;
 use beth_detect::models::DetectorKind;
 use beth_detect::plots::write_comparison_plots;
+use beth_detect::report::{SummaryRow, summary_table};
 use beth_detect::{Error, Result, with_backend};
 use burn::backend::Autodiff;
 use burn::prelude::Backend;
@@ -99,6 +101,29 @@ fn run_on<B: Backend>(args: Args) -> Result<()> {
 }
 
 fn print_table(report: &BenchmarkReport, label: &str) {
+    let rows: Vec<SummaryRow> = report
+        .detectors
+        .iter()
+        .flat_map(|b| {
+            let seeds = b.per_seed.len();
+            [
+                (format!("{} validation ×{seeds}", b.detector), true),
+                (format!("{} test ×{seeds}", b.detector), false),
+            ]
+            .map(|(name, validation)| {
+                let reports: Vec<&EvaluationReport> = b
+                    .per_seed
+                    .iter()
+                    .map(|r| if validation { &r.validation } else { &r.test })
+                    .collect();
+                SummaryRow::over_runs(&name, &reports, Some(&b.threshold_rule))
+            })
+        })
+        .collect();
+    println!(
+        "means over seeds; (min …)/(max …) the worst seed\n{}",
+        summary_table(&rows, report.data.synthetic)
+    );
     let d = &report.data;
     println!(
         "{} ({label}): train {} rows, validation {}{}, test {}; features {}",

@@ -7,7 +7,9 @@ use beth_detect::plots::write_evaluation_plots;
 use beth_detect::{Error, Result, with_backend};
 use burn::prelude::Backend;
 
-use super::report::print_report;
+use beth_detect::report::{SummaryRow, summary_table};
+
+use super::report::{print_report, warn_if_unusual};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -65,8 +67,17 @@ fn run_on<B: Backend>(args: Args) -> Result<()> {
         eprintln!("note: this detector was trained on SYNTHETIC data");
     }
     let mut json = serde_json::Map::new();
+    let mut reports = Vec::new();
     for (name, dataset) in &datasets {
         let (report, scores) = evaluate_scores(&detector, dataset)?;
+        let c = &report.confusion;
+        warn_if_unusual(
+            detector.metadata(),
+            &args.model,
+            name,
+            report.rows,
+            c.tp + c.fp,
+        );
         if let Some(plots) = &args.plots {
             let dir = if many {
                 plots.join(name)
@@ -97,8 +108,22 @@ fn run_on<B: Backend>(args: Args) -> Result<()> {
                 name.clone(),
                 serde_json::to_value(&report).map_err(|e| Error::Training(e.to_string()))?,
             );
-        } else {
-            print_report(name, &report);
+        }
+        reports.push((name, report));
+    }
+    if !args.json {
+        let rule = detector.metadata().threshold_rule;
+        let rows: Vec<SummaryRow> = reports
+            .iter()
+            .map(|(name, r)| SummaryRow::of(name, r, Some(&rule)))
+            .collect();
+        let synthetic = detector.metadata().synthetic
+            || datasets
+                .iter()
+                .any(|(_, d)| beth_detect::data::synth::is_synthetic(d));
+        println!("{}", summary_table(&rows, synthetic));
+        for (name, report) in &reports {
+            print_report(name, report);
         }
     }
     if args.json {

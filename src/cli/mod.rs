@@ -3,6 +3,7 @@
 use clap::{Parser, Subcommand};
 
 mod benchmark;
+mod calibrate;
 mod eval;
 mod inspect;
 mod interop;
@@ -40,6 +41,11 @@ enum Command {
     ///
     /// Example: beth-detect benchmark --data beth/ --seeds 5 --json
     Benchmark(benchmark::Args),
+    /// Re-fit a detector's threshold on a host's own normal traffic (an alert budget); the
+    /// model stays as it is.
+    ///
+    /// Example: beth-detect calibrate --model detector --data host-normal.csv --threshold fpr:0.001 --out detector-host
+    Calibrate(calibrate::Args),
     /// Score events: the input's rows with `score` and `prediction` appended.
     ///
     /// Example: beth-detect score --model detector --input events.csv --output scored.csv
@@ -77,6 +83,7 @@ pub fn run(cli: Cli) -> beth_detect::Result<()> {
         Command::Train(args) => train::run(args),
         Command::Eval(args) => eval::run(args),
         Command::Benchmark(args) => benchmark::run(args),
+        Command::Calibrate(args) => calibrate::run(args),
         Command::Score(args) => score::run(args),
         #[cfg(feature = "serve")]
         Command::Serve(args) => serve::run(args),

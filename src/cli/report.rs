@@ -1,5 +1,6 @@
 use std::path::Path;
 
+use beth_detect::detector::DetectorMetadata;
 use beth_detect::evaluation::EvaluationReport;
 use beth_detect::{Error, Result};
 use serde::Serialize;
@@ -33,4 +34,36 @@ pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
         path: path.to_path_buf(),
         source,
     })
+}
+
+/// Warns on stderr when `events` alerted far more often than the normal events the detector's
+/// threshold was set on: an attack, or a host unlike the training data.
+pub fn warn_if_unusual(
+    metadata: &DetectorMetadata,
+    model: &Path,
+    name: &str,
+    events: u64,
+    alerts: u64,
+) {
+    let Some(expected) = metadata.benign_alert_rate else {
+        return;
+    };
+    let Some(factor) = expected.unusual(events, alerts) else {
+        return;
+    };
+    let basis = if metadata.calibration.is_some() {
+        "the traffic it was calibrated on"
+    } else {
+        "its benign validation rows"
+    };
+    eprintln!(
+        "warning: {name}: {alerts} of {events} events alert ({:.2}%), {factor:.0}x the rate of {basis} ({} of {}). \
+Either this is an attack, or these events come from a host unlike the training data. \
+If they are this host's normal traffic, re-fit the threshold on them: \
+beth-detect calibrate --model {} --data FILE --threshold fpr:0.001 --out DIR",
+        100.0 * alerts as f64 / events as f64,
+        expected.alerts,
+        expected.events,
+        model.display()
+    );
 }

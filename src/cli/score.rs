@@ -108,6 +108,17 @@ fn run_on<B: Backend>(args: Args) -> Result<()> {
         other => other?,
     };
     let seconds = started.elapsed().as_secs_f64();
+    let name = input
+        .as_deref()
+        .filter(|p| p.as_os_str() != "-")
+        .map_or_else(|| "<stdin>".to_string(), |p| p.display().to_string());
+    super::report::warn_if_unusual(
+        detector.metadata(),
+        &args.model,
+        &name,
+        summary.events,
+        summary.alerts,
+    );
     let mut err = std::io::stderr().lock();
     if args.json {
         let summary = serde_json::json!({

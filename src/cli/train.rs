@@ -1,4 +1,3 @@
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -10,8 +9,9 @@ use beth_detect::evaluation::ThresholdRule;
 use beth_detect::features::FeatureSet;
 use beth_detect::models::DetectorKind;
 use beth_detect::plots::write_training_curves;
+use beth_detect::report::{split_rows, summary_table};
 use beth_detect::training::{
-    ClassWeight, DataProvenance, Progress, ProgressEvent, TrainingConfig, train_with_provenance,
+    ClassWeight, DataProvenance, Progress, TrainingConfig, train_with_provenance,
 };
 use beth_detect::{Error, Result, with_backend};
 use burn::backend::Autodiff;
@@ -72,10 +72,12 @@ pub struct Args {
     #[arg(long, default_value = "none")]
     class_weight: ClassWeight,
     /// Decision threshold: a score in [0, 1], `max-f1`, `youden` (chosen on labelled
-    /// validation), or `fpr:X`, an alert budget: the lowest threshold at which at most a
-    /// fraction X of the benign validation rows (all of them without labels) alert.
-    #[arg(long, default_value = "0.5")]
-    threshold: ThresholdRule,
+    /// validation), or an alert budget: `fpr:X`, the lowest threshold at which at most a
+    /// fraction X of the benign validation rows (all of them without labels) alert, or
+    /// `per-million:N`, at most N per million. Default: `max-f1` for `mlp`, `fpr:0.01` for
+    /// the label-free kinds. `0.5` is the notebook's.
+    #[arg(long)]
+    threshold: Option<ThresholdRule>,
     /// Stop after this many epochs without a lower validation loss.
     #[arg(long)]
     patience: Option<usize>,
@@ -147,20 +149,8 @@ fn run_on<B: Backend>(args: Args) -> Result<()> {
         .with_early_stopping_patience(args.patience)
         .with_num_workers(args.workers);
     config.validate()?;
-    let progress = if std::io::stdout().is_terminal() {
-        Progress::Default
-    } else {
-        // burn's plain renderer prints every batch; one line per epoch is enough for logs.
-        let mut last_epoch = 0;
-        Progress::Observe(Box::new(move |event| {
-            if let ProgressEvent::Training { epoch, epochs } = event
-                && epoch != last_epoch
-            {
-                last_epoch = epoch;
-                eprintln!("epoch {epoch}/{epochs}");
-            }
-        }))
-    };
+    // burn's UI on a terminal, one line per epoch on stderr otherwise.
+    let progress = Progress::Default;
     let staging = staging_dir(&args.out)?;
     let result = (|| -> Result<()> {
         let outcome = train_with_provenance::<Autodiff<B>>(
@@ -211,6 +201,8 @@ fn run_on<B: Backend>(args: Args) -> Result<()> {
                 "synthetic": provenance.synthetic,
                 "carved_validation": splits.carved,
                 "threshold": threshold,
+                "threshold_rule": outcome.detector.metadata().threshold_rule.to_string(),
+                "benign_alert_rate": outcome.detector.metadata().benign_alert_rate,
                 "validation_alerts": outcome.validation_alerts,
                 "validation": outcome.validation_report,
                 "test": outcome.test_report,
@@ -220,6 +212,17 @@ fn run_on<B: Backend>(args: Args) -> Result<()> {
                 serde_json::to_string_pretty(&all).map_err(|e| Error::Training(e.to_string()))?
             );
         } else {
+            let rule = outcome.detector.metadata().threshold_rule;
+            let rows = split_rows(
+                &[
+                    ("validation", outcome.validation_report.as_ref()),
+                    ("test", outcome.test_report.as_ref()),
+                ],
+                Some(&rule),
+            );
+            if !rows.is_empty() {
+                println!("{}", summary_table(&rows, provenance.synthetic));
+            }
             match &outcome.validation_report {
                 Some(report) => print_report(&format!("validation{tag}"), report),
                 None => println!(

@@ -108,6 +108,7 @@ pub struct ServeSummary {
 /// State shared by the handlers.
 struct App {
     scorer: BodyScorer,
+    max_body_bytes: usize,
     metrics: Metrics,
     sink: Option<Mutex<Box<dyn Write + Send>>>,
     sink_name: PathBuf,
@@ -165,6 +166,7 @@ impl Server {
             .map_err(|e| Error::io(Path::new(&config.listen.to_string()), e))?;
         let app = App {
             scorer: BodyScorer::new(detector, config.format, config.explain)?,
+            max_body_bytes: config.max_body_bytes,
             metrics,
             sink: sink.map(Mutex::new),
             sink_name,
@@ -192,7 +194,13 @@ impl Server {
     ) -> Result<ServeSummary> {
         let name = self.config.listen.to_string();
         let router = Router::new()
-            .route("/events", post(events))
+            .route(
+                "/events",
+                post(events).route_layer(axum::middleware::from_fn_with_state(
+                    self.app.clone(),
+                    refuse_declared_oversize,
+                )),
+            )
             .route("/metrics", get(metrics_text))
             .route("/healthz", get(healthz))
             .with_state(self.app.clone())
@@ -281,6 +289,32 @@ pub async fn shutdown_signal() {
 fn refuse(app: &App, status: StatusCode, message: String) -> Response {
     app.metrics.bad_requests.inc();
     (status, axum::Json(json!({ "error": message }))).into_response()
+}
+
+/// Refuses a body whose declared length is over `--max-body-bytes` before a byte of it is
+/// read: a client that sent `Expect: 100-continue` then never sends it and gets its 413 whole
+/// (one whose body is already on the wire may see the connection close under it instead).
+async fn refuse_declared_oversize(
+    State(app): State<Arc<App>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > app.max_body_bytes as u64) {
+        return refuse(
+            &app,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "the body's declared length is over --max-body-bytes ({} bytes)",
+                app.max_body_bytes
+            ),
+        );
+    }
+    next.run(request).await
 }
 
 async fn events(

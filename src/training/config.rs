@@ -117,9 +117,11 @@ pub struct TrainingConfig {
     /// reorder batches and breaks bit-for-bit reproducibility.
     #[config(default = 0)]
     pub num_workers: usize,
-    /// How the decision threshold is chosen (on the validation split).
-    #[config(default = "ThresholdRule::Fixed(0.5)")]
-    pub threshold: ThresholdRule,
+    /// How the decision threshold is chosen on the validation split. Unset, the kind's
+    /// default ([`ThresholdRule::default_for`]): `max-f1` for the supervised network, the
+    /// alert budget [`DEFAULT_ALERT_BUDGET`](crate::evaluation::DEFAULT_ALERT_BUDGET) for the
+    /// label-free kinds. `Some(ThresholdRule::Fixed(0.5))` is the notebook's.
+    pub threshold: Option<ThresholdRule>,
 }
 
 impl TrainingConfig {
@@ -173,14 +175,22 @@ impl TrainingConfig {
                 found: w.to_string(),
             });
         }
-        if let ThresholdRule::Fixed(t) = self.threshold
-            && !(0.0..=1.0).contains(&t)
-        {
-            return Err(Error::InvalidConfig {
-                name: "threshold",
-                expected: "a probability in [0, 1]",
-                found: t.to_string(),
-            });
+        match self.threshold {
+            Some(ThresholdRule::Fixed(t) | ThresholdRule::Fpr(t)) if !(0.0..=1.0).contains(&t) => {
+                return Err(Error::InvalidConfig {
+                    name: "threshold",
+                    expected: "a probability in [0, 1]",
+                    found: t.to_string(),
+                });
+            }
+            Some(ThresholdRule::PerMillion(n)) if !(0.0..=1e6).contains(&n) => {
+                return Err(Error::InvalidConfig {
+                    name: "threshold",
+                    expected: "an alert budget between 0 and 1,000,000 per million",
+                    found: n.to_string(),
+                });
+            }
+            _ => {}
         }
         if self.early_stopping_patience == Some(0) {
             return Err(Error::InvalidConfig {

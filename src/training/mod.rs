@@ -12,6 +12,7 @@
 //! # Ok::<(), beth_detect::Error>(())
 //! ```
 
+use std::io::IsTerminal;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -27,7 +28,7 @@ use crate::batch::BethBatcher;
 use crate::data::{BethDataset, BethSplits};
 use crate::detector::{Detector, DetectorMetadata, DetectorModel, evaluate};
 use crate::error::{Error, Result};
-use crate::evaluation::{EvaluationReport, ThresholdRule};
+use crate::evaluation::{AlertRate, DEFAULT_ALERT_BUDGET, EvaluationReport, ThresholdRule};
 use crate::features::FeatureScaler;
 use crate::models::DetectorKind;
 use crate::models::autoencoder::reference_error;
@@ -168,15 +169,12 @@ pub fn train_with_provenance<B: AutodiffBackend>(
             splits.train.schema().name()
         )));
     }
-    if !labelled
-        && matches!(
-            config.threshold,
-            ThresholdRule::MaxF1 | ThresholdRule::Youden
-        )
+    if let Some(rule) = config.threshold
+        && !labelled
+        && rule.needs_labels()
     {
         return Err(Error::Training(format!(
-            "threshold `{}` needs labelled validation rows, and {} has no `{}` column; use a probability or an alert budget (`fpr:0.01`)",
-            config.threshold,
+            "threshold `{rule}` needs labelled validation rows, and {} has no `{}` column; use a probability or an alert budget (`fpr:0.01`)",
             splits.train.path().display(),
             config.label
         )));
@@ -268,7 +266,8 @@ pub fn train_with_provenance<B: AutodiffBackend>(
         kind,
         model: config.model.clone(),
         training: Some(serde_json::to_value(config).expect("config serialises")),
-        threshold_rule: config.threshold,
+        // Replaced below by the rule that chose the threshold.
+        threshold_rule: ThresholdRule::default(),
         data_source: provenance.source.clone(),
         synthetic: provenance.synthetic,
         train_rows: fit_train.len() as u64,
@@ -279,13 +278,18 @@ pub fn train_with_provenance<B: AutodiffBackend>(
         },
         validation_rows: splits.validation.len() as u64,
         carved_validation: splits.carved.clone(),
+        benign_alert_rate: None,
+        calibration: None,
     };
     let provisional = Detector::from_model(model, &inner_device, scaler, 0.5, metadata)?;
     let validation_scores = provisional.score_dataset(&splits.validation)?;
-    let threshold = config
-        .threshold
-        .choose(&validation_scores, splits.validation.targets());
-    let detector = provisional.with_threshold(threshold)?;
+    let targets = splits.validation.targets();
+    let rule = threshold_rule(config, labelled, targets);
+    let threshold = rule.choose(&validation_scores, targets);
+    let detector = provisional.with_threshold_and_metadata(threshold, |m| {
+        m.threshold_rule = rule;
+        m.benign_alert_rate = Some(AlertRate::of(&validation_scores, targets, threshold));
+    })?;
     let validation_report = if labelled {
         Some(EvaluationReport::compute(
             &validation_scores,
@@ -311,6 +315,21 @@ pub fn train_with_provenance<B: AutodiffBackend>(
         test_report,
         validation_alerts,
     })
+}
+
+/// The rule the threshold is chosen by: the configured one, else the kind's default. A rule
+/// that needs both classes on validation rows that hold only one (F1 and Youden's J would be
+/// meaningless there) gives way to the default alert budget.
+fn threshold_rule(config: &TrainingConfig, labelled: bool, targets: &[u8]) -> ThresholdRule {
+    let rule = config
+        .threshold
+        .unwrap_or_else(|| ThresholdRule::default_for(config.detector.is_label_free(), labelled));
+    let positives = targets.iter().filter(|&&t| t == 1).count();
+    if rule.needs_labels() && (positives == 0 || positives == targets.len()) {
+        DEFAULT_ALERT_BUDGET
+    } else {
+        rule
+    }
 }
 
 fn positive_weight(
@@ -409,7 +428,10 @@ fn fit_network<B: AutodiffBackend>(
         ));
     }
     training = match progress {
-        Progress::Default => training,
+        Progress::Default if std::io::stdout().is_terminal() => training,
+        // burn's plain renderer writes a line per step into a log or a notebook: one per
+        // epoch is what anyone reads there.
+        Progress::Default => training.renderer(ObservingRenderer(progress::epoch_lines())),
         Progress::Silent => training.renderer(ObservingRenderer(Box::new(|_| {}))),
         Progress::Observe(callback) => training.renderer(ObservingRenderer(callback)),
         Progress::Custom(renderer) => training.renderer(BoxedRenderer(renderer)),

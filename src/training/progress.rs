@@ -18,7 +18,8 @@ pub enum ProgressEvent {
 
 /// How training shows its progress.
 pub enum Progress {
-    /// burn's default: its terminal UI when stdout is a terminal, plain lines otherwise.
+    /// burn's terminal UI when stdout is a terminal; otherwise (a log, a notebook, CI) one
+    /// line per epoch on stderr, `epoch 3/20`.
     Default,
     /// Nothing at all.
     Silent,
@@ -27,6 +28,20 @@ pub enum Progress {
     Observe(Box<dyn FnMut(ProgressEvent) + Send + Sync>),
     /// A renderer of the caller's.
     Custom(Box<dyn MetricsRenderer>),
+}
+
+/// A callback that writes `epoch N/M` to stderr once per epoch, when its first step is
+/// rendered.
+pub(super) fn epoch_lines() -> Box<dyn FnMut(ProgressEvent) + Send + Sync> {
+    let mut last_epoch = 0;
+    Box::new(move |event| {
+        if let ProgressEvent::Training { epoch, epochs } = event
+            && epoch != last_epoch
+        {
+            last_epoch = epoch;
+            eprintln!("epoch {epoch}/{epochs}");
+        }
+    })
 }
 
 /// Renders nothing; tells a callback what happened.

@@ -3,7 +3,7 @@
 //! by side.
 //!
 //! ```sh
-//! cargo run --release --example throughput -- DIR [--backend flex] [--batch-sizes 64,1024]
+//! cargo run --release --example throughput -- DIR [--backend flex] [--batch-sizes 64,1024] [--ensemble N]
 //! ```
 //!
 //! Training is one epoch through burn-train's `Learner` (the crate's `train`): the epoch is
@@ -11,8 +11,10 @@
 //! (`seconds`); `seconds_with_setup` is the whole `train` call, including loading the model,
 //! checkpointing, validation and test on one 8,192-row batch.
 //! Inference is on features already scaled and in memory, batch 8192, best of three: `inference`
-//! with the crate's CPU scoring path (`CpuScorer`, used by `beth-detect score`), and
-//! `inference_burn` with burn's forward pass on the chosen backend.
+//! with the crate's CPU scoring path (`CpuScorer`, behind every scoring command), and
+//! `inference_burn` with burn's forward pass on the chosen backend. `--ensemble N` sets the
+//! networks trained and scored (default: the crate's default, 2; 1 is the notebook's one
+//! network, what PyTorch's reference runs); every line says how many (`members`).
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -29,11 +31,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut dir = None;
     let mut backend = BackendChoice::DEFAULT;
     let mut batch_sizes = vec![64usize, 1024];
+    let mut ensemble = TrainingConfig::new().ensemble;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--backend" => backend = args.next().unwrap_or_default().parse()?,
             "--inference-only" => batch_sizes = Vec::new(),
+            "--ensemble" => ensemble = args.next().unwrap_or_default().parse()?,
             "--batch-sizes" => {
                 batch_sizes = args
                     .next()
@@ -45,14 +49,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             _ => dir = Some(PathBuf::from(arg)),
         }
     }
-    let dir = dir.ok_or("usage: throughput DIR [--backend B] [--batch-sizes 64,1024]")?;
-    beth_detect::with_backend!(backend, |B| run::<B>(&dir, backend, &batch_sizes))
+    let dir =
+        dir.ok_or("usage: throughput DIR [--backend B] [--batch-sizes 64,1024] [--ensemble N]")?;
+    beth_detect::with_backend!(backend, |B| run::<B>(&dir, backend, &batch_sizes, ensemble))
 }
 
 fn run<B: Backend>(
     dir: &std::path::Path,
     backend: BackendChoice,
     batch_sizes: &[usize],
+    ensemble: usize,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let splits = BethSplits::open_dir(dir)?;
     let rows = splits.train.len();
@@ -75,6 +81,7 @@ fn run<B: Backend>(
     for &batch_size in batch_sizes {
         let config = TrainingConfig::new()
             .with_num_epochs(1)
+            .with_ensemble(ensemble)
             .with_batch_size(batch_size)
             .with_validation_batch_size(8192);
         // When the Learner's first training and first validation steps were rendered.
@@ -100,7 +107,7 @@ fn run<B: Backend>(
             .zip(first_train)
             .map_or(with_setup, |(v, t)| (v - t).as_secs_f64());
         println!(
-            "{{\"job\": \"train_epoch\", \"backend\": \"{backend}\", \"batch_size\": {batch_size}, \"rows\": {rows}, \"seconds\": {seconds:.3}, \"seconds_with_setup\": {with_setup:.3}, \"rows_per_s\": {:.0}}}",
+            "{{\"job\": \"train_epoch\", \"backend\": \"{backend}\", \"members\": {ensemble}, \"batch_size\": {batch_size}, \"rows\": {rows}, \"seconds\": {seconds:.3}, \"seconds_with_setup\": {with_setup:.3}, \"rows_per_s\": {:.0}}}",
             rows as f64 / seconds
         );
         detector = Some(outcome.detector);
@@ -135,6 +142,7 @@ fn run<B: Backend>(
             beth_detect::Detector::new(model, scaler, 0.5, metadata)?
         }
     };
+    let members = detector.members().len();
     let mut features = vec![0.0f32; rows * FEATURE_WIDTH];
     for (i, row) in features.chunks_exact_mut(FEATURE_WIDTH).enumerate() {
         detector
@@ -155,7 +163,7 @@ fn run<B: Backend>(
     let burn_forward = || {
         let mut n = 0;
         for chunk in features.chunks(8192 * FEATURE_WIDTH) {
-            n += detector.score_feature_rows(chunk).len();
+            n += detector.score_feature_rows_on_device(chunk).len();
         }
         n
     };
@@ -170,7 +178,7 @@ fn run<B: Backend>(
             best = best.min(started.elapsed().as_secs_f64());
         }
         println!(
-            "{{\"job\": \"{job}\", \"backend\": \"{backend}\", \"batch_size\": 8192, \"rows\": {rows}, \"seconds\": {best:.3}, \"rows_per_s\": {:.0}}}",
+            "{{\"job\": \"{job}\", \"backend\": \"{backend}\", \"members\": {members}, \"batch_size\": 8192, \"rows\": {rows}, \"seconds\": {best:.3}, \"rows_per_s\": {:.0}}}",
             rows as f64 / best
         );
     }

@@ -287,6 +287,11 @@ fn calibrate_on_another_hosts_normal_traffic() {
     ));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("warning:"), "{stderr}");
+    // eval has the labels: it says which part of the excess is the attack.
+    assert!(
+        stderr.contains("1434 of the alerts are suspicious events; its 5941 benign events"),
+        "{stderr}"
+    );
 
     // Rules that need attack labels, and writing over the detector it reads, are refused.
     for (rule, out) in [

@@ -1,7 +1,7 @@
 use std::path::Path;
 
 use beth_detect::detector::DetectorMetadata;
-use beth_detect::evaluation::EvaluationReport;
+use beth_detect::evaluation::{AlertRate, EvaluationReport};
 use beth_detect::{Error, Result};
 use serde::Serialize;
 
@@ -44,6 +44,7 @@ pub fn warn_if_unusual(
     name: &str,
     events: u64,
     alerts: u64,
+    benign: Option<AlertRate>,
 ) {
     let Some(expected) = metadata.benign_alert_rate else {
         return;
@@ -66,4 +67,20 @@ beth-detect calibrate --model {} --data FILE --threshold fpr:0.001 --out DIR",
         expected.events,
         model.display()
     );
+    // With labels, say which part of the excess is the attack and which the host.
+    if let Some(benign) = benign {
+        let factor = benign.alerts as f64 * expected.events as f64
+            / (benign.events.max(1) as f64 * expected.alerts.max(1) as f64);
+        eprintln!(
+            "  {name} is labelled: {} of the alerts are suspicious events; its {} benign events alert at {:.3}% ({factor:.1}x), {}",
+            alerts - benign.alerts,
+            benign.events,
+            100.0 * benign.rate(),
+            if factor >= beth_detect::evaluation::UNUSUAL_FACTOR {
+                "so this host is unlike the training data: calibrate on its normal traffic"
+            } else {
+                "so the excess is the attack, not the host"
+            }
+        );
+    }
 }

@@ -118,6 +118,7 @@ fn run_on<B: Backend>(args: Args) -> Result<()> {
         &name,
         summary.events,
         summary.alerts,
+        None,
     );
     let mut err = std::io::stderr().lock();
     if args.json {

@@ -12,7 +12,6 @@ use std::sync::Arc;
 use burn::nn::Linear;
 use burn::prelude::*;
 
-use crate::detector::DetectorModel;
 use crate::features::FEATURE_WIDTH;
 use crate::models::autoencoder::{Autoencoder, error_to_score};
 use crate::models::iforest::IsolationForest;
@@ -85,19 +84,9 @@ impl CpuScorer {
         })
     }
 
-    /// A copy of any detector's model.
-    pub fn of<B: Backend>(model: &DetectorModel<B>) -> Self {
-        match model {
-            DetectorModel::Mlp(members) => CpuScorer::from_members(members),
-            DetectorModel::Autoencoder {
-                model,
-                reference_error,
-                ..
-            } => CpuScorer::from_autoencoder(model, *reference_error),
-            DetectorModel::Iforest(forest) => {
-                CpuScorer::with_model(CpuModel::Forest(Arc::new(forest.clone())))
-            }
-        }
+    /// Scores with an isolation forest (shared, not copied).
+    pub fn from_forest(forest: Arc<IsolationForest>) -> Self {
+        CpuScorer::with_model(CpuModel::Forest(forest))
     }
 
     fn with_model(model: CpuModel) -> Self {

@@ -233,7 +233,7 @@ impl<B: Backend> Detector<B> {
     ) -> Result<Self> {
         check_parts(&model, &scaler, threshold, &metadata)?;
         Ok(Detector {
-            scorer: Arc::new(CpuScorer::of(&model)),
+            scorer: Arc::new(cpu_scorer_of(&model)),
             model,
             device: device.clone(),
             scaler,
@@ -707,6 +707,19 @@ fn check_parts<B: Backend>(
         DetectorModel::Iforest(_) => {}
     }
     Ok(())
+}
+
+/// A CPU copy of any detector model's weights (the forest is shared as it is).
+fn cpu_scorer_of<B: Backend>(model: &DetectorModel<B>) -> CpuScorer {
+    match model {
+        DetectorModel::Mlp(members) => CpuScorer::from_members(members),
+        DetectorModel::Autoencoder {
+            model,
+            reference_error,
+            ..
+        } => CpuScorer::from_autoencoder(model, *reference_error),
+        DetectorModel::Iforest(forest) => CpuScorer::from_forest(Arc::new(forest.clone())),
+    }
 }
 
 /// The model file of a `kind` detector's directory, and what to call it in messages.

@@ -125,10 +125,7 @@ impl FalcoContext {
             .to_string();
         let output = output_line(&fields, score, priority, &hostname, reasons);
         let mut output_fields = flatten_tracee_args(fields);
-        output_fields.insert(
-            "beth_detect.score".into(),
-            crate::scoring::json_score(score),
-        );
+        output_fields.insert("beth_detect.score".into(), crate::report::json_score(score));
         output_fields.insert("beth_detect.threshold".into(), Value::from(threshold));
         output_fields.insert(
             "beth_detect.reasons".into(),

@@ -47,6 +47,7 @@ use crate::error::{Error, Result};
 use crate::explain::{Explainer, Reason, reasons_text};
 use crate::falco::FalcoContext;
 use crate::features::{FEATURE_WIDTH, FeatureScaler};
+use crate::report::json_score;
 
 /// What the scored output looks like.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -705,13 +706,4 @@ fn reasons_json(reasons: &[Reason]) -> Value {
             })
             .collect(),
     )
-}
-
-/// A score as JSON, written with the f32's shortest digits (as in the CSV output).
-pub(crate) fn json_score(score: f32) -> Value {
-    format!("{score}")
-        .parse::<f64>()
-        .ok()
-        .and_then(serde_json::Number::from_f64)
-        .map_or(Value::Null, Value::Number)
 }

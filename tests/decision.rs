@@ -254,6 +254,10 @@ fn calibrate_on_another_hosts_normal_traffic() {
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("calibrated 20"), "{text}");
     assert!(text.contains("first.csv by fpr:0.001"), "{text}");
+    let out = ok(run(&["inspect", "--json"], &[&calibrated]));
+    let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(shown["threshold_rule"], "fpr:0.001");
+    assert_eq!(shown["metadata"]["calibration"], record);
 
     // The same rows without their label column calibrate to the same threshold.
     let unlabelled_out = dir.path().join("calibrated-unlabelled");

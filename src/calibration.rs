@@ -51,6 +51,8 @@ use crate::evaluation::{AlertRate, ThresholdRule};
 pub struct CalibrationOutcome {
     /// The threshold before.
     pub previous_threshold: f64,
+    /// The rule that chose it.
+    pub previous_rule: ThresholdRule,
     /// The threshold now.
     pub threshold: f64,
     /// The host's normal events alerting at the previous threshold.
@@ -127,6 +129,7 @@ pub fn calibrate<B: Backend>(
         calibrated,
         CalibrationOutcome {
             previous_threshold,
+            previous_rule,
             threshold,
             before,
             after,

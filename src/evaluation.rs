@@ -69,6 +69,19 @@ impl Confusion {
         ratio(self.tp, self.tp + self.fn_)
     }
 
+    /// FP / (FP + TN): the share of benign events that alert, 0 without benign events.
+    pub fn false_positive_rate(&self) -> f64 {
+        ratio(self.fp, self.fp + self.tn)
+    }
+
+    /// The benign events and those of them that alert.
+    pub fn benign_alerts(&self) -> AlertRate {
+        AlertRate {
+            events: self.fp + self.tn,
+            alerts: self.fp,
+        }
+    }
+
     /// Harmonic mean of precision and recall, 0 when both are 0.
     pub fn f1(&self) -> f64 {
         ratio(2 * self.tp, 2 * self.tp + self.fp + self.fn_)
@@ -341,17 +354,34 @@ impl ThresholdRule {
         }
     }
 
+    /// The rule that applies to these validation labels: a rule that needs both classes
+    /// (F1, Youden's J) gives way to the [`DEFAULT_ALERT_BUDGET`] when the labels hold one
+    /// class, or none; any other rule is itself.
+    pub fn applicable(&self, targets: &[u8]) -> ThresholdRule {
+        let positives = targets.iter().filter(|&&t| t == 1).count();
+        if self.needs_labels() && (positives == 0 || positives == targets.len()) {
+            DEFAULT_ALERT_BUDGET
+        } else {
+            *self
+        }
+    }
+
     /// The threshold this rule picks on validation scores and their labels (`targets` empty
     /// when there are none). Among equally good thresholds the highest is taken (fewest
-    /// alerts). Rules that need both classes fall back to 0.5 when one is missing.
+    /// alerts). A rule that needs both classes where one is missing chooses as
+    /// [`applicable`](Self::applicable) says: by the default alert budget.
     pub fn choose(&self, scores: &[f32], targets: &[u8]) -> f64 {
+        let rule = self.applicable(targets);
+        if rule != *self {
+            return rule.choose(scores, targets);
+        }
         let score = |c: &Confusion| -> f64 {
             match self {
                 ThresholdRule::Fixed(_) | ThresholdRule::Fpr(_) | ThresholdRule::PerMillion(_) => {
                     0.0
                 }
                 ThresholdRule::MaxF1 => c.f1(),
-                ThresholdRule::Youden => c.recall() - ratio(c.fp, c.fp + c.tn),
+                ThresholdRule::Youden => c.recall() - c.false_positive_rate(),
             }
         };
         match self {
@@ -359,8 +389,7 @@ impl ThresholdRule {
             ThresholdRule::Fpr(budget) => fpr_threshold(scores, targets, *budget),
             ThresholdRule::PerMillion(n) => fpr_threshold(scores, targets, n / 1e6),
             _ => {
-                let positives = targets.iter().filter(|&&t| t == 1).count();
-                if positives == 0 || positives == targets.len() || targets.len() != scores.len() {
+                if targets.len() != scores.len() {
                     return 0.5;
                 }
                 let mut best = (f64::NEG_INFINITY, 0.5);
@@ -417,19 +446,13 @@ pub const UNUSUAL_FACTOR: f64 = 10.0;
 impl AlertRate {
     /// Counts the benign rows (every row when `targets` is empty) at or above `threshold`.
     pub fn of(scores: &[f32], targets: &[u8], threshold: f64) -> AlertRate {
-        let mut rate = AlertRate {
-            events: 0,
-            alerts: 0,
-        };
-        let labelled = !targets.is_empty();
-        for (i, &s) in scores.iter().enumerate() {
-            if labelled && targets.get(i) != Some(&0) {
-                continue;
-            }
-            rate.events += 1;
-            rate.alerts += (s as f64 >= threshold) as u64;
+        if !targets.is_empty() {
+            return Confusion::at(scores, targets, threshold).benign_alerts();
         }
-        rate
+        AlertRate {
+            events: scores.len() as u64,
+            alerts: scores.iter().filter(|&&s| s as f64 >= threshold).count() as u64,
+        }
     }
 
     /// `alerts / events` (0 without events).
@@ -443,6 +466,13 @@ impl AlertRate {
         ratio(self.alerts.max(1), self.events)
     }
 
+    /// How many times this [`yardstick`](Self::yardstick) `other` alerts at.
+    pub fn times(&self, other: &AlertRate) -> f64 {
+        // (alerts / events) / (max(set alerts, 1) / set events), as one exact quotient.
+        (other.alerts as f64 * self.events as f64)
+            / (other.events.max(1) as f64 * self.alerts.max(1) as f64)
+    }
+
     /// How many times this yardstick a file of `events` events with `alerts` alerts runs at,
     /// when that is at least [`UNUSUAL_FACTOR`] and the file has at least
     /// [`UNUSUAL_MIN_EVENTS`] events; `None` otherwise.
@@ -450,9 +480,7 @@ impl AlertRate {
         if events < UNUSUAL_MIN_EVENTS || self.events == 0 {
             return None;
         }
-        // (alerts / events) / (max(set alerts, 1) / set events), as one exact quotient.
-        let factor =
-            (alerts as f64 * self.events as f64) / (events as f64 * self.alerts.max(1) as f64);
+        let factor = self.times(&AlertRate { events, alerts });
         (factor >= UNUSUAL_FACTOR).then_some(factor)
     }
 }

@@ -80,14 +80,7 @@ impl SummaryRow {
         let n = reports.len().max(1) as f64;
         let mean =
             |f: &dyn Fn(&EvaluationReport) -> f64| reports.iter().map(|r| f(r)).sum::<f64>() / n;
-        let fpr = |r: &EvaluationReport| {
-            let benign = r.confusion.fp + r.confusion.tn;
-            if benign == 0 {
-                0.0
-            } else {
-                r.confusion.fp as f64 / benign as f64
-            }
-        };
+        let fpr = |r: &EvaluationReport| r.confusion.false_positive_rate();
         let worst_recall = reports
             .iter()
             .map(|r| r.recall)

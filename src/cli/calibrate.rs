@@ -80,14 +80,7 @@ pub fn run(args: Args) -> Result<()> {
     );
     println!(
         "  threshold {:.6} ({}) -> {:.6} ({})",
-        outcome.previous_threshold,
-        calibrated
-            .metadata()
-            .calibration
-            .as_ref()
-            .map_or_else(String::new, |c| c.previous_rule.to_string()),
-        outcome.threshold,
-        args.threshold
+        outcome.previous_threshold, outcome.previous_rule, outcome.threshold, args.threshold
     );
     println!(
         "  these events alerting: {} ({:.3}%) before, {} ({:.3}%) now",

@@ -3,7 +3,6 @@ use std::path::{Path, PathBuf};
 use beth_detect::backend::BackendChoice;
 use beth_detect::data::{BethDataset, BethSplits, CarveOptions};
 use beth_detect::detector::{Detector, evaluate_scores};
-use beth_detect::evaluation::AlertRate;
 use beth_detect::plots::write_evaluation_plots;
 use beth_detect::{Error, Result, with_backend};
 use burn::prelude::Backend;
@@ -74,17 +73,13 @@ fn run_on<B: Backend>(args: Args) -> Result<()> {
         let c = &report.confusion;
         // The validation split of a directory holds the rows the threshold was set on.
         if !(many && name == "validation") {
-            let benign = AlertRate {
-                events: c.fp + c.tn,
-                alerts: c.fp,
-            };
             warn_if_unusual(
                 detector.metadata(),
                 &args.model,
                 name,
                 report.rows,
                 c.tp + c.fp,
-                Some(benign),
+                Some(c.benign_alerts()),
             );
         }
         if let Some(plots) = &args.plots {

@@ -69,8 +69,7 @@ beth-detect calibrate --model {} --data FILE --threshold fpr:0.001 --out DIR",
     );
     // With labels, say which part of the excess is the attack and which the host.
     if let Some(benign) = benign {
-        let factor = benign.alerts as f64 * expected.events as f64
-            / (benign.events.max(1) as f64 * expected.alerts.max(1) as f64);
+        let factor = expected.times(&benign);
         eprintln!(
             "  {name} is labelled: {} of the alerts are suspicious events; its {} benign events alert at {:.3}% ({factor:.1}x), {}",
             alerts - benign.alerts,

@@ -28,7 +28,7 @@ use crate::batch::BethBatcher;
 use crate::data::{BethDataset, BethSplits};
 use crate::detector::{Detector, DetectorMetadata, DetectorModel, evaluate};
 use crate::error::{Error, Result};
-use crate::evaluation::{AlertRate, DEFAULT_ALERT_BUDGET, EvaluationReport, ThresholdRule};
+use crate::evaluation::{AlertRate, EvaluationReport, ThresholdRule};
 use crate::features::FeatureScaler;
 use crate::models::DetectorKind;
 use crate::models::autoencoder::reference_error;
@@ -321,15 +321,10 @@ pub fn train_with_provenance<B: AutodiffBackend>(
 /// that needs both classes on validation rows that hold only one (F1 and Youden's J would be
 /// meaningless there) gives way to the default alert budget.
 fn threshold_rule(config: &TrainingConfig, labelled: bool, targets: &[u8]) -> ThresholdRule {
-    let rule = config
+    config
         .threshold
-        .unwrap_or_else(|| ThresholdRule::default_for(config.detector.is_label_free(), labelled));
-    let positives = targets.iter().filter(|&&t| t == 1).count();
-    if rule.needs_labels() && (positives == 0 || positives == targets.len()) {
-        DEFAULT_ALERT_BUDGET
-    } else {
-        rule
-    }
+        .unwrap_or_else(|| ThresholdRule::default_for(config.detector.is_label_free(), labelled))
+        .applicable(targets)
 }
 
 fn positive_weight(

@@ -4,11 +4,11 @@
 
 use std::sync::Arc;
 
-use beth_detect::batch::BethBatcher;
 use beth_detect::data::synth::{SynthConfig, SynthSplit, generate};
 use beth_detect::features::{FeatureScaler, FeatureSet};
 use beth_detect::models::mlp::{ThreatDetectorConfig, bce_with_logits};
 use beth_detect::training::TrainingConfig;
+use beth_detect::training::batch::BethBatcher;
 use burn::backend::Autodiff;
 use burn::data::dataloader::DataLoaderBuilder;
 use burn::optim::{GradientsParams, Optimizer};

@@ -280,7 +280,7 @@ pub enum ThresholdRule {
 /// The alert budget label-free detectors get when no rule is given: at most 1 in 100 benign
 /// validation events alerts. Chosen on the bundled real rows (README, "Thresholds"): tighter
 /// budgets cost the autoencoder most of its recall there (`fpr:0.001`: 0.17–0.92 over seeds).
-/// A host's own traffic can set a tighter one ([`crate::calibration`]).
+/// A host's own traffic can set a tighter one ([`crate::detector::calibration`]).
 pub const DEFAULT_ALERT_BUDGET: ThresholdRule = ThresholdRule::Fpr(0.01);
 
 impl Default for ThresholdRule {
@@ -336,7 +336,7 @@ impl ThresholdRule {
     }
 
     /// Whether the rule is an alert budget (`fpr:X`, `per-million:N`): the only rules that can
-    /// be fitted on a host's normal traffic alone ([`crate::calibration`]).
+    /// be fitted on a host's normal traffic alone ([`crate::detector::calibration`]).
     pub fn is_alert_budget(&self) -> bool {
         matches!(self, ThresholdRule::Fpr(_) | ThresholdRule::PerMillion(_))
     }

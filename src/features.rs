@@ -44,8 +44,8 @@ const PAPER_COLUMNS: [Column; FEATURE_WIDTH] = [
     Column::ReturnValue,
 ];
 
-/// The host mount namespace, where most of BETH's processes live.
-pub const HOST_MOUNT_NAMESPACE: u64 = 4026531840;
+/// Re-exported from [`crate::data`], where the fact lives.
+pub use crate::data::HOST_MOUNT_NAMESPACE;
 
 impl FeatureSet {
     /// The feature set's name on the command line and in saved files.

@@ -4,8 +4,15 @@
 //! [BETH dataset]: https://www.kaggle.com/datasets/katehighnam/beth-dataset
 //! [burn]: https://burn.dev
 //!
-//! Data flows one way: events ([`data`]) → features ([`features`]) → batches ([`batch`]) →
-//! model → scores → report ([`evaluation`], [`plots`]).
+//! Data flows one way, and each stage is one room of the crate:
+//!
+//! events ([`data`]) → features ([`features`]) → models ([`models`]) → training
+//! ([`training`]) → detector ([`detector`]) → scoring ([`scoring`]) → reports
+//! ([`evaluation`], [`report`], [`plots`], [`benchmark`]),
+//!
+//! with the HTTP server (`server`, cargo feature `serve`) and the `beth-detect` command on
+//! top. [`backend`] names the burn backends; [`atomic_files`] writes files that appear whole
+//! or not at all; [`Error`] is the one error type, carrying the file and line it came from.
 //!
 //! ```
 //! use beth_detect::data::{BethDataset, Label};
@@ -20,20 +27,14 @@
 //! ```
 #![deny(missing_docs)]
 
-pub mod artifact;
+pub mod atomic_files;
 pub mod backend;
-pub mod batch;
 pub mod benchmark;
-pub mod calibration;
-pub mod cpu_scorer;
 pub mod data;
 pub mod detector;
 mod error;
 pub mod evaluation;
-pub mod explain;
-pub mod falco;
 pub mod features;
-pub mod interop;
 pub mod models;
 pub mod plots;
 pub mod report;
@@ -41,7 +42,6 @@ pub mod scoring;
 #[cfg(feature = "serve")]
 pub mod server;
 pub mod training;
-mod weights;
 
 pub use data::{BethDataset, BethSplits};
 pub use detector::{Detector, evaluate};

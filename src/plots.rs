@@ -24,7 +24,7 @@ use std::sync::Once;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use crate::artifact::write_file_atomically;
+use crate::atomic_files::write_file_atomically;
 use crate::error::{Error, Result};
 use crate::evaluation::{auroc, average_precision, curve};
 use crate::training::EpochHistory;

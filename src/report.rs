@@ -4,7 +4,7 @@
 //! (benign events that alerted, and their share of the benign events), precision, AUROC and
 //! the threshold with the rule that chose it. Data from the synthetic generator is marked
 //! SYNTHETIC above the table. The text is returned, never printed: the caller decides where
-//! it goes. (Also the one way a score is written as JSON, shared by every JSON output.)
+//! it goes.
 //!
 //! ```
 //! use beth_detect::evaluation::{EvaluationReport, ThresholdRule};
@@ -17,8 +17,6 @@
 //! assert!(table.contains("1 (33.3%)")); // false alarms: 1 of 3 benign events
 //! # Ok::<(), beth_detect::Error>(())
 //! ```
-
-use serde_json::Value;
 
 use crate::evaluation::{EvaluationReport, ThresholdRule};
 
@@ -249,13 +247,4 @@ fn thousands(n: u64) -> String {
         out.push(ch);
     }
     out
-}
-
-/// A score as JSON, written with the f32's shortest digits (as in the CSV output).
-pub(crate) fn json_score(score: f32) -> Value {
-    format!("{score}")
-        .parse::<f64>()
-        .ok()
-        .and_then(serde_json::Number::from_f64)
-        .map_or(Value::Null, Value::Number)
 }

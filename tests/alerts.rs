@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use beth_detect::falco::Priority;
+use beth_detect::scoring::falco::Priority;
 use common::{assert_success, fixture_detector, fixture_detector_with_threshold};
 use serde_json::Value;
 

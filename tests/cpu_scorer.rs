@@ -3,10 +3,10 @@
 mod common;
 use common::max_difference;
 
-use beth_detect::cpu_scorer::CpuScorer;
 use beth_detect::data::BethDataset;
 use beth_detect::features::{FeatureScaler, FeatureSet};
 use beth_detect::models::mlp::ThreatDetectorConfig;
+use beth_detect::scoring::cpu::CpuScorer;
 use burn::backend::NdArray;
 use burn::prelude::*;
 use burn::tensor::{Distribution, TensorData};

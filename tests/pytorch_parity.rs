@@ -6,7 +6,7 @@ use common::max_difference;
 
 use std::path::{Path, PathBuf};
 
-use beth_detect::interop::{
+use beth_detect::detector::interop::{
     from_state_dict, imported_detector, load_pytorch, load_safetensors, load_sklearn_scaler,
     pytorch_state_dict, save_safetensors,
 };

@@ -4,12 +4,12 @@ mod common;
 
 use std::path::Path;
 
-use beth_detect::batch::BethBatcher;
 use beth_detect::data::{BethDataset, BethEvent, BethItem, BethSplits, Schema};
 use beth_detect::detector::Detector;
 use beth_detect::evaluation::ThresholdRule;
 use beth_detect::features::{FeatureScaler, FeatureSet};
 use beth_detect::models::mlp::{ThreatDetectorConfig, bce_with_logits};
+use beth_detect::training::batch::BethBatcher;
 use beth_detect::training::{
     BinaryMetric, BinaryMetricKind, BinaryOutputSync, ClassWeight, Progress, TrainingConfig,
     TrainingOutcome, train,
@@ -127,7 +127,7 @@ fn batcher_scales_into_one_contiguous_buffer() {
     let items: Vec<BethItem> = (0..2)
         .map(|i| burn::data::dataset::Dataset::get(&d, i).unwrap())
         .collect();
-    let batch: beth_detect::batch::BethBatch<B> =
+    let batch: beth_detect::training::batch::BethBatch<B> =
         BethBatcher::new(scaler).batch(items, &Default::default());
     assert_eq!(batch.features.dims(), [2, 7]);
     let x = batch.features.into_data().into_vec::<f32>().unwrap();
@@ -469,7 +469,7 @@ fn a_stacked_member_trains_exactly_like_the_single_network() {
 /// every member, exports an `nn.ModuleList`'s keys, and scores the same on the CPU path.
 #[test]
 fn an_ensemble_detector_averages_saves_loads_and_exports() {
-    use beth_detect::interop::members_state_dict;
+    use beth_detect::detector::interop::members_state_dict;
     use burn::tensor::TensorData;
 
     let splits = learnable_splits();

@@ -1,3 +1,5 @@
+//! `beth-detect benchmark`: several seeds × detector kinds, trained and evaluated, one table.
+
 use std::path::PathBuf;
 
 use beth_detect::backend::BackendChoice;

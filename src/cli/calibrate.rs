@@ -1,8 +1,10 @@
+//! `beth-detect calibrate`: a detector's threshold re-fitted on a host's own traffic.
+
 use std::path::PathBuf;
 
 use beth_detect::backend::NdArray;
-use beth_detect::calibration::{calibrate, open_calibration_data};
 use beth_detect::detector::Detector;
+use beth_detect::detector::calibration::{calibrate, open_calibration_data};
 use beth_detect::evaluation::ThresholdRule;
 use beth_detect::{Error, Result};
 

@@ -1,3 +1,5 @@
+//! `beth-detect eval`: a saved detector scored on labelled files, with the summary table.
+
 use std::path::{Path, PathBuf};
 
 use beth_detect::backend::BackendChoice;

@@ -1,3 +1,5 @@
+//! `beth-detect inspect`: what a data file or a detector directory holds.
+
 use std::io::Write;
 use std::path::PathBuf;
 

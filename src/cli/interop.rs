@@ -1,8 +1,10 @@
+//! `beth-detect import-torch` and `export-torch`: the notebook's PyTorch weights in and out.
+
 use std::path::PathBuf;
 
 use beth_detect::Result;
 use beth_detect::detector::Detector;
-use beth_detect::interop::{
+use beth_detect::detector::interop::{
     export_model, imported_detector, load_pytorch, load_safetensors, load_sklearn_scaler,
 };
 use burn::backend::NdArray;

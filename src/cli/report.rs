@@ -1,3 +1,5 @@
+//! What every command prints the same way: summary tables and the unusual-alert-rate warning.
+
 use std::path::Path;
 
 use beth_detect::detector::DetectorMetadata;

@@ -1,8 +1,10 @@
+//! `beth-detect score`: events from files, pipes or live input, written back with their scores.
+
 use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::time::Instant;
 
-use beth_detect::artifact::write_file_atomically;
+use beth_detect::atomic_files::write_file_atomically;
 use beth_detect::backend::BackendChoice;
 use beth_detect::data::{EventReader, Schema};
 use beth_detect::detector::Detector;

@@ -1,3 +1,5 @@
+//! `beth-detect serve`: the arguments of the HTTP scorer beside Tracee.
+
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -1,3 +1,5 @@
+//! `beth-detect synth`: the synthetic generator's splits written as CSV files.
+
 use std::path::PathBuf;
 
 use beth_detect::data::Schema;

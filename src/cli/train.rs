@@ -1,7 +1,9 @@
+//! `beth-detect train`: fit a detector, report on its splits, save it.
+
 use std::path::PathBuf;
 use std::time::Instant;
 
-use beth_detect::artifact::{publish_dir, staging_dir};
+use beth_detect::atomic_files::{publish_dir, staging_dir};
 use beth_detect::backend::BackendChoice;
 use beth_detect::data::synth::SynthConfig;
 use beth_detect::data::{CarveOptions, Label};

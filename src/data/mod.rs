@@ -1,5 +1,6 @@
-//! Events: the BETH formats, streaming readers, the in-memory dataset and the synthetic
-//! generator.
+//! Events: the BETH formats, streaming readers, the in-memory dataset, the synthetic
+//! generator, and the facts of the data (the host mount namespace). Nothing here imports
+//! from the layers above it.
 
 mod dataset;
 mod reader;
@@ -13,7 +14,7 @@ pub mod synth;
 pub use dataset::{BethDataset, BethItem, ColumnSummary, EventColumns};
 pub use reader::{BethEvent, EventReader, decode_tracee_record};
 pub use record::MAX_RECORD_BYTES;
-pub use schema::{Column, CsvLayout, Label, Schema};
+pub use schema::{Column, CsvLayout, HOST_MOUNT_NAMESPACE, Label, Schema};
 pub use splits::{
     BethSplits, CarveOptions, CarvedValidation, DATACAMP_SPLIT_NAMES, KAGGLE_SPLIT_NAMES,
     carve_validation,

@@ -507,7 +507,7 @@ impl<R: Read> EventReader<R> {
     /// the next call reads the next record, so a caller may skip bad records (and count them).
     /// After a broken quote, an oversized record or an I/O error it stops — except an error for
     /// which [`Error::is_would_block`] is true: a live source (such as
-    /// [`LiveInput`](crate::scoring::LiveInput)) has nothing yet, and the next call goes on.
+    /// `beth_detect::scoring::LiveInput`) has nothing yet, and the next call goes on.
     pub fn read_event(&mut self) -> Option<Result<BethEvent>> {
         if self.stopped {
             return None;

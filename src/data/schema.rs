@@ -342,3 +342,7 @@ impl std::str::FromStr for Label {
         }
     }
 }
+
+/// The host mount namespace, where most of BETH's processes live (`mountNamespace`
+/// 4026531840): a process outside it runs in a container or a sandbox.
+pub const HOST_MOUNT_NAMESPACE: u64 = 4026531840;

@@ -31,10 +31,10 @@ use std::path::{Path, PathBuf};
 use super::dataset::BethDataset;
 use super::reader::BethEvent;
 use super::rng::Rng;
+use super::schema::HOST_MOUNT_NAMESPACE;
 use super::schema::Schema;
 use super::splits::{BethSplits, DATACAMP_SPLIT_NAMES, KAGGLE_SPLIT_NAMES};
 use crate::error::{Error, Result};
-use crate::features::HOST_MOUNT_NAMESPACE;
 
 /// Knobs of the generator. Validated when used.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -902,7 +902,7 @@ pub fn write_splits(dir: &Path, config: &SynthConfig, schema: Schema) -> Result<
         "seed": config.seed,
         "note": "These splits were generated; quality figures measured on them say nothing about real logs.",
     });
-    crate::artifact::write_file_atomically(&marker, |out| {
+    crate::atomic_files::write_file_atomically(&marker, |out| {
         serde_json::to_writer_pretty(out, &settings).map_err(|source| Error::Json {
             path: marker.clone(),
             source,
@@ -911,7 +911,7 @@ pub fn write_splits(dir: &Path, config: &SynthConfig, schema: Schema) -> Result<
     let mut written = Vec::new();
     for (split, name) in SynthSplit::ALL.into_iter().zip(names) {
         let path = dir.join(name);
-        crate::artifact::write_file_atomically(&path, |out| {
+        crate::atomic_files::write_file_atomically(&path, |out| {
             write_split(out, &path, split, config, schema)
         })?;
         written.push(path);

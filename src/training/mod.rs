@@ -24,7 +24,6 @@ use burn::train::checkpoint::KeepLastNCheckpoints;
 use burn::train::metric::store::{Aggregate, Direction, Split};
 use burn::train::{Learner, MetricEarlyStoppingStrategy, StoppingCondition, SupervisedTraining};
 
-use crate::batch::BethBatcher;
 use crate::data::{BethDataset, BethSplits};
 use crate::detector::{Detector, DetectorMetadata, DetectorModel, evaluate};
 use crate::error::{Error, Result};
@@ -34,7 +33,9 @@ use crate::models::DetectorKind;
 use crate::models::autoencoder::reference_error;
 use crate::models::ensemble::ThreatEnsemble;
 use crate::models::mlp::ThreatDetector;
+use crate::training::batch::BethBatcher;
 
+pub mod batch;
 mod config;
 mod metrics;
 mod progress;
@@ -245,7 +246,7 @@ pub fn train_with_provenance<B: AutodiffBackend>(
             let model = match network {
                 TrainingNetwork::Autoencoder(model) => {
                     let rows = scaled_rows(&scaler, &fit_train);
-                    let errors = crate::cpu_scorer::autoencoder_errors(&model, &rows);
+                    let errors = crate::scoring::cpu::autoencoder_errors(&model, &rows);
                     DetectorModel::Autoencoder {
                         model,
                         config: config.autoencoder.clone(),

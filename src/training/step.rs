@@ -7,10 +7,10 @@ use burn::tensor::backend::AutodiffBackend;
 use burn::train::metric::Adaptor;
 use burn::train::{InferenceStep, ItemLazy, TrainOutput, TrainStep};
 
-use crate::batch::BethBatch;
 use crate::models::autoencoder::Autoencoder;
 use crate::models::ensemble::ThreatEnsemble;
 use crate::models::mlp::{ThreatDetector, ThreatDetectorConfig, bce_with_logits};
+use crate::training::batch::BethBatch;
 
 /// What one step hands to the metrics.
 #[derive(Debug)]

@@ -13,7 +13,7 @@
 use serde_json::{Map, Value};
 use std::time::{Duration, SystemTime};
 
-use crate::explain::{Reason, reasons_text};
+use crate::scoring::explain::{Reason, reasons_text};
 
 /// Falco's eight priorities, most severe first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -125,7 +125,10 @@ impl FalcoContext {
             .to_string();
         let output = output_line(&fields, score, priority, &hostname, reasons);
         let mut output_fields = flatten_tracee_args(fields);
-        output_fields.insert("beth_detect.score".into(), crate::report::json_score(score));
+        output_fields.insert(
+            "beth_detect.score".into(),
+            crate::scoring::json::json_score(score),
+        );
         output_fields.insert("beth_detect.threshold".into(), Value::from(threshold));
         output_fields.insert(
             "beth_detect.reasons".into(),

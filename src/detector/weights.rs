@@ -1,5 +1,5 @@
 //! The network's weights in PyTorch's layout: `state_dict` entries and safetensors files, read
-//! and written for saved detectors ([`crate::detector`]) and for export ([`crate::interop`]).
+//! and written for saved detectors ([`crate::detector`]) and for export ([`crate::detector::interop`]).
 //!
 //! The notebook's network is an `nn.Sequential`:
 //! `Linear(7, 64), ReLU, Dropout, Linear(64, 32), ReLU, Linear(32, 1), Sigmoid`, so its
@@ -24,12 +24,12 @@ use crate::models::mlp::{ThreatDetector, ThreatDetectorConfig, f32_values};
 pub const PYTORCH_KEYS: [(&str, &str); 3] = [("0", "fc1"), ("3", "fc2"), ("5", "fc3")];
 
 /// A tensor read from a checkpoint: its PyTorch shape and f32 values (row-major).
-pub(crate) struct Loaded {
+pub(super) struct Loaded {
     pub shape: Vec<usize>,
     pub values: Vec<f32>,
 }
 
-pub(crate) fn artifact(path: &Path, message: String) -> Error {
+pub(super) fn artifact(path: &Path, message: String) -> Error {
     Error::Artifact {
         path: path.to_path_buf(),
         message,
@@ -37,7 +37,7 @@ pub(crate) fn artifact(path: &Path, message: String) -> Error {
 }
 
 /// Builds the network from PyTorch-layout tensors, checking every key and shape.
-pub(crate) fn assemble<B: Backend>(
+pub(super) fn assemble<B: Backend>(
     path: &Path,
     tensors: HashMap<String, Loaded>,
     config: &ThreatDetectorConfig,
@@ -134,7 +134,7 @@ pub fn load_safetensors<B: Backend>(
 
 /// [`load_safetensors`] for a network of any shape, from bytes already read from `path` (a
 /// saved detector's weights).
-pub(crate) fn read_safetensors<B: Backend>(
+pub(super) fn read_safetensors<B: Backend>(
     path: &Path,
     bytes: &[u8],
     config: &ThreatDetectorConfig,
@@ -145,7 +145,7 @@ pub(crate) fn read_safetensors<B: Backend>(
 
 /// The `members` networks of a saved detector's weights (keys as [`members_state_dict`]
 /// writes them).
-pub(crate) fn read_member_safetensors<B: Backend>(
+pub(super) fn read_member_safetensors<B: Backend>(
     path: &Path,
     bytes: &[u8],
     config: &ThreatDetectorConfig,
@@ -194,7 +194,7 @@ pub fn save_members_safetensors<B: Backend>(
 ) -> Result<()> {
     let path = path.as_ref();
     let serialized = members_safetensors_bytes(members, path)?;
-    crate::artifact::write_file_atomically(path, |out| {
+    crate::atomic_files::write_file_atomically(path, |out| {
         std::io::Write::write_all(out, &serialized).map_err(|e| Error::io(path, e))
     })
 }
@@ -210,7 +210,7 @@ pub fn save_safetensors<B: Backend>(
 }
 
 /// The safetensors file [`save_members_safetensors`] writes, in memory.
-pub(crate) fn members_safetensors_bytes<B: Backend>(
+pub(super) fn members_safetensors_bytes<B: Backend>(
     members: &[ThreatDetector<B>],
     path: &Path,
 ) -> Result<Vec<u8>> {
@@ -339,7 +339,7 @@ pub fn autoencoder_state_dict<B: Backend>(
 }
 
 /// The autoencoder's weights as a safetensors file, in memory.
-pub(crate) fn autoencoder_safetensors_bytes<B: Backend>(
+pub(super) fn autoencoder_safetensors_bytes<B: Backend>(
     model: &Autoencoder<B>,
     path: &Path,
 ) -> Result<Vec<u8>> {
@@ -348,7 +348,7 @@ pub(crate) fn autoencoder_safetensors_bytes<B: Backend>(
 
 /// Reads an autoencoder of shape `config` from safetensors bytes (keys as
 /// [`autoencoder_state_dict`] writes them), checking every key and shape.
-pub(crate) fn read_autoencoder_safetensors<B: Backend>(
+pub(super) fn read_autoencoder_safetensors<B: Backend>(
     path: &Path,
     bytes: &[u8],
     config: &AutoencoderConfig,

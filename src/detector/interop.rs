@@ -16,11 +16,13 @@ use crate::error::{Error, Result};
 use crate::features::{FEATURE_WIDTH, FeatureScaler, FeatureSet};
 use crate::models::mlp::{ThreatDetector, ThreatDetectorConfig};
 
-pub use crate::weights::{
+use super::metadata::{BURN_VERSION, DetectorMetadata};
+use super::model::{Detector, DetectorModel};
+pub use super::weights::{
     AUTOENCODER_KEYS, PYTORCH_KEYS, autoencoder_state_dict, from_state_dict, load_safetensors,
     members_state_dict, pytorch_state_dict, save_members_safetensors, save_safetensors,
 };
-use crate::weights::{Loaded, artifact, assemble};
+use super::weights::{Loaded, artifact, assemble};
 
 /// Loads a `torch.save(model.state_dict())` checkpoint of the notebook's network (burn-store's
 /// PyTorch reader).
@@ -114,10 +116,10 @@ pub fn imported_detector<B: Backend>(
     scaler: FeatureScaler,
     threshold: f64,
     source: &Path,
-) -> Result<crate::detector::Detector<B>> {
-    let metadata = crate::detector::DetectorMetadata {
+) -> Result<Detector<B>> {
+    let metadata = DetectorMetadata {
         crate_version: env!("CARGO_PKG_VERSION").to_string(),
-        burn_version: crate::detector::BURN_VERSION.to_string(),
+        burn_version: BURN_VERSION.to_string(),
         feature_set: scaler.feature_set(),
         label: crate::data::Label::Sus,
         kind: crate::models::DetectorKind::Mlp,
@@ -133,7 +135,7 @@ pub fn imported_detector<B: Backend>(
         benign_alert_rate: None,
         calibration: None,
     };
-    crate::detector::Detector::new(model, scaler, threshold, metadata)
+    Detector::new(model, scaler, threshold, metadata)
 }
 
 /// Writes a detector's model where other tools read it: a network's weights as safetensors
@@ -141,18 +143,17 @@ pub fn imported_detector<B: Backend>(
 /// [`autoencoder_state_dict`]'s), a forest as the JSON of its trees. Written atomically.
 /// Returns what was written (`"weights"` or `"forest"`).
 pub fn export_model<B: Backend>(
-    detector: &crate::detector::Detector<B>,
+    detector: &Detector<B>,
     path: impl AsRef<Path>,
 ) -> Result<&'static str> {
-    use crate::detector::DetectorModel;
     let path = path.as_ref();
     let (bytes, what) = match detector.detector_model() {
         DetectorModel::Mlp(members) => (
-            crate::weights::members_safetensors_bytes(members, path)?,
+            super::weights::members_safetensors_bytes(members, path)?,
             "weights",
         ),
         DetectorModel::Autoencoder { model, .. } => (
-            crate::weights::autoencoder_safetensors_bytes(model, path)?,
+            super::weights::autoencoder_safetensors_bytes(model, path)?,
             "weights",
         ),
         DetectorModel::Iforest(forest) => (
@@ -163,7 +164,7 @@ pub fn export_model<B: Backend>(
             "forest",
         ),
     };
-    crate::artifact::write_file_atomically(path, |out| {
+    crate::atomic_files::write_file_atomically(path, |out| {
         std::io::Write::write_all(out, &bytes).map_err(|e| Error::io(path, e))
     })?;
     Ok(what)

@@ -12,7 +12,7 @@
 //! the baseline into the row and scoring it again.
 //!
 //! ```
-//! use beth_detect::explain::Explainer;
+//! use beth_detect::scoring::explain::Explainer;
 //! use beth_detect::features::{FeatureScaler, FeatureSet};
 //!
 //! let scaler = FeatureScaler::new(FeatureSet::Seed, &[10.4, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0], &[1.0; 7])?;

@@ -11,9 +11,9 @@
 //!
 //! ```
 //! use beth_detect::backend::NdArray;
-//! use beth_detect::calibration::{calibrate, open_calibration_data};
+//! use beth_detect::detector::calibration::{calibrate, open_calibration_data};
 //! use beth_detect::evaluation::ThresholdRule;
-//! use beth_detect::interop::{imported_detector, load_pytorch, load_sklearn_scaler};
+//! use beth_detect::detector::interop::{imported_detector, load_pytorch, load_sklearn_scaler};
 //!
 //! // A detector (here the notebook's PyTorch model, a test fixture) ...
 //! let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
@@ -41,8 +41,9 @@ use std::time::SystemTime;
 
 use burn::prelude::Backend;
 
+use super::metadata::Calibration;
+use super::model::Detector;
 use crate::data::BethDataset;
-use crate::detector::{Calibration, Detector};
 use crate::error::{Error, Result};
 use crate::evaluation::{AlertRate, ThresholdRule};
 

@@ -1,35 +1,5 @@
-//! Scores → output: stream events through a detector and write them back with their scores.
-//!
-//! Memory stays constant whatever the input size: events are read, featurised, scored and
-//! written one batch at a time, and each batch is flushed as soon as it is written. On live
-//! input ([`LiveInput`]) a partial batch is scored and flushed the moment the input pauses, so
-//! an alert never waits for events that have not happened yet.
-//!
-//! ```
-//! use beth_detect::backend::NdArray;
-//! use beth_detect::data::EventReader;
-//! use beth_detect::interop::{imported_detector, load_pytorch, load_sklearn_scaler};
-//! use beth_detect::scoring::{ScoreOptions, score_stream};
-//!
-//! // The PyTorch notebook's model and scaler (test fixtures), made into a detector.
-//! let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/pytorch");
-//! let model = load_pytorch::<NdArray>(format!("{fixtures}/model.pt"), &Default::default())?;
-//! let scaler = load_sklearn_scaler(format!("{fixtures}/scaler.json"))?;
-//! let detector = imported_detector(model, scaler, 0.5, "model.pt".as_ref())?;
-//!
-//! let events = "processId,threadId,parentProcessId,userId,mountNamespace,argsNum,returnValue,sus_label\n\
-//!               382,382,1,101,4026532232,3,15,0\n\
-//!               7347,7347,7341,0,4026531840,1,0,1\n";
-//! let mut reader = EventReader::new(events.as_bytes(), "events.csv")?;
-//! let mut scored = Vec::new();
-//! let summary = score_stream(&detector, &mut reader, &mut scored, &ScoreOptions::default())?;
-//! assert_eq!(summary.events, 2);
-//! let scored = String::from_utf8(scored).unwrap();
-//! let lines: Vec<&str> = scored.lines().collect();
-//! assert!(lines[0].ends_with("sus_label,score,prediction"));
-//! assert!(lines[1].starts_with("382,382,1,101,4026532232,3,15,0,"));
-//! # Ok::<(), beth_detect::Error>(())
-//! ```
+//! The streaming scorer: events read, featurised, scored and written one batch at a time
+//! (files, pipes, live input), and request bodies scored whole for `serve`.
 
 use std::io::{Read, Write};
 use std::ops::Range;
@@ -38,30 +8,14 @@ use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, channel, sync_channel}
 use std::time::SystemTime;
 
 use burn::prelude::Backend;
-use serde_json::{Map, Value};
 
-use crate::cpu_scorer::CpuScorer;
+use super::cpu::CpuScorer;
+use super::explain::{Explainer, Reason};
+use super::output::{LineWriter, OutputFormat, split_header};
 use crate::data::{BethEvent, EventReader, Schema};
 use crate::detector::Detector;
 use crate::error::{Error, Result};
-use crate::explain::{Explainer, Reason, reasons_text};
-use crate::falco::FalcoContext;
 use crate::features::{FEATURE_WIDTH, FeatureScaler};
-use crate::report::json_score;
-
-/// What the scored output looks like.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum OutputFormat {
-    /// The input's CSV header and rows, each with `score` and `prediction` appended. For
-    /// Tracee JSON input, JSON lines are written instead.
-    #[default]
-    Csv,
-    /// One JSON object per event: a Tracee event as it came, or a CSV row as an object of its
-    /// columns, with `score` and `prediction` added.
-    JsonLines,
-    /// Alerts only, as Falco-compatible JSON lines with their reasons (see [`crate::falco`]).
-    Falco,
-}
 
 /// Knobs of [`score_stream`].
 #[derive(Debug, Clone)]
@@ -79,7 +33,7 @@ pub struct ScoreOptions {
     /// `eval`, `train`'s reports and `serve`); set it to false to run the model through burn on
     /// the detector's device (the GPU, say), equal within float rounding.
     pub cpu_fast_path: bool,
-    /// Give every alert its [reasons](crate::explain): a `reasons` column in CSV, a `reasons`
+    /// Give every alert its [reasons](super::explain): a `reasons` column in CSV, a `reasons`
     /// list in JSON lines (empty for events that are not alerts). Falco output always has them.
     pub explain: bool,
 }
@@ -540,170 +494,4 @@ impl BatchScorer {
         }
         Some(all)
     }
-}
-
-/// How a scored record is written: the same for files, pipes and request bodies.
-#[derive(Debug, Clone)]
-struct LineWriter {
-    format: OutputFormat,
-    explain: bool,
-    /// The CSV header's columns; empty for Tracee JSON.
-    columns: Vec<String>,
-    /// Set for Falco output.
-    falco: Option<FalcoContext>,
-    /// The detector's threshold: what alerts, and what Falco priorities are measured from.
-    threshold: f64,
-}
-
-impl LineWriter {
-    fn new<B: Backend>(
-        detector: &Detector<B>,
-        format: OutputFormat,
-        explain: bool,
-        columns: Vec<String>,
-    ) -> Self {
-        let falco = format == OutputFormat::Falco;
-        // Tracee input has no CSV form.
-        let format = if format == OutputFormat::Csv && columns.is_empty() {
-            OutputFormat::JsonLines
-        } else {
-            format
-        };
-        LineWriter {
-            format,
-            explain: explain || falco,
-            columns,
-            falco: falco.then(|| FalcoContext::new(detector.kind())),
-            threshold: detector.threshold(),
-        }
-    }
-
-    /// The header line of CSV output.
-    fn csv_header(&self, input_header: &[u8]) -> Option<Vec<u8>> {
-        (self.format == OutputFormat::Csv).then(|| {
-            let mut header = input_header.to_vec();
-            header.extend_from_slice(b",score,prediction");
-            if self.explain {
-                header.extend_from_slice(b",reasons");
-            }
-            header.push(b'\n');
-            header
-        })
-    }
-
-    /// One output line, with its `\n`.
-    fn write(
-        &self,
-        record: &[u8],
-        score: f32,
-        alert: bool,
-        reasons: Option<&[Reason]>,
-        now: SystemTime,
-        line: &mut Vec<u8>,
-    ) -> std::io::Result<()> {
-        match self.format {
-            OutputFormat::Csv => {
-                line.extend_from_slice(record);
-                write!(line, ",{score},{}", alert as u8)?;
-                if let Some(reasons) = reasons {
-                    // `;`, `=`, `(`, `+` and spaces need no CSV quoting.
-                    write!(line, ",{}", reasons_text(reasons))?;
-                }
-            }
-            OutputFormat::JsonLines if self.columns.is_empty() => {
-                tracee_line(record, score, alert, reasons, line)
-            }
-            OutputFormat::JsonLines => {
-                let mut object = csv_object(record, &self.columns);
-                object.insert("score".into(), json_score(score));
-                object.insert("prediction".into(), Value::from(alert as u8));
-                if let Some(reasons) = reasons {
-                    object.insert("reasons".into(), reasons_json(reasons));
-                }
-                serde_json::to_writer(&mut *line, &object)?;
-            }
-            OutputFormat::Falco => {
-                let fields = if self.columns.is_empty() {
-                    serde_json::from_slice(record).unwrap_or_default()
-                } else {
-                    csv_object(record, &self.columns)
-                };
-                let falco = self.falco.as_ref().expect("falco output has a context");
-                let alert = falco.alert(fields, score, self.threshold, reasons.unwrap_or(&[]), now);
-                serde_json::to_writer(&mut *line, &alert)?;
-            }
-        }
-        line.push(b'\n');
-        Ok(())
-    }
-}
-
-fn split_header(header: &[u8]) -> Vec<String> {
-    if header.is_empty() {
-        return Vec::new();
-    }
-    let mut fields = Vec::new();
-    let _ = crate::data::split_fields(header, &mut fields);
-    fields
-        .iter()
-        .map(|r| String::from_utf8_lossy(&header[r.clone()]).into_owned())
-        .collect()
-}
-
-/// A Tracee object with the score (and reasons) added before its closing brace.
-fn tracee_line(
-    record: &[u8],
-    score: f32,
-    alert: bool,
-    reasons: Option<&[Reason]>,
-    line: &mut Vec<u8>,
-) {
-    let trimmed = record.trim_ascii_end();
-    if let Some(body) = trimmed.strip_suffix(b"}") {
-        line.extend_from_slice(body);
-        let empty = body.trim_ascii_end().ends_with(b"{");
-        let _ = write!(
-            line,
-            "{}\"score\":{score},\"prediction\":{}",
-            if empty { "" } else { "," },
-            alert as u8
-        );
-        if let Some(reasons) = reasons {
-            line.extend_from_slice(b",\"reasons\":");
-            let _ = serde_json::to_writer(&mut *line, &reasons_json(reasons));
-        }
-        line.push(b'}');
-    }
-}
-
-/// A CSV row as an object of its columns (integers as numbers).
-fn csv_object(record: &[u8], columns: &[String]) -> Map<String, Value> {
-    let mut fields = Vec::new();
-    let _ = crate::data::split_fields(record, &mut fields);
-    let mut object = Map::new();
-    for (name, range) in columns.iter().zip(&fields) {
-        let raw = String::from_utf8_lossy(&record[range.clone()]).replace("\"\"", "\"");
-        let value = match raw.parse::<i64>() {
-            Ok(n) => Value::from(n),
-            Err(_) => Value::from(raw),
-        };
-        object.insert(name.clone(), value);
-    }
-    object
-}
-
-fn reasons_json(reasons: &[Reason]) -> Value {
-    Value::Array(
-        reasons
-            .iter()
-            .map(|r| {
-                serde_json::json!({
-                    "feature": r.feature,
-                    "value": r.value,
-                    "baseline": r.baseline,
-                    "contribution": json_score(r.contribution),
-                })
-            })
-            .collect(),
-    )
 }

@@ -8,7 +8,7 @@ same synthetic CSV (written by `beth-detect synth`), threads = cores. Prints, as
     (read CSVs, fit scaler on train, one epoch at batch 64, validate, test report).
 
 Usage:
-  python3 benches/reference/pytorch_mlp.py DIR [--batch-sizes 64,1024] [--end-to-end]
+  python3 benches/reference/pytorch_mlp.py DIR [--batch-sizes 64,1024] [--end-to-end [--batch-size 64]]
 where DIR holds labelled_training_data.csv, labelled_validation_data.csv, labelled_testing_data.csv.
 """
 import argparse
@@ -68,6 +68,7 @@ def main():
     ap.add_argument("dir")
     ap.add_argument("--batch-sizes", default="64,1024")
     ap.add_argument("--end-to-end", action="store_true")
+    ap.add_argument("--batch-size", type=int, default=64, help="the end-to-end job's batch size")
     args = ap.parse_args()
     torch.set_num_threads(os.cpu_count())
     torch.manual_seed(42)
@@ -81,7 +82,7 @@ def main():
         xs = [torch.from_numpy(scale(train[SEED], d[SEED]).values) for d in (train, val, test)]
         ys = [torch.from_numpy(d["sus"].values.astype("float32")).reshape(-1, 1) for d in (train, val, test)]
         model = network()
-        train_epoch(model, xs[0], ys[0], 64)
+        train_epoch(model, xs[0], ys[0], args.batch_size)
         from sklearn.metrics import roc_auc_score
         reports = {}
         for name, x, y in (("validation", xs[1], ys[1]), ("test", xs[2], ys[2])):

@@ -13,6 +13,7 @@ use burn::nn::{Dropout, DropoutConfig, Linear, Relu};
 use burn::prelude::*;
 use burn::tensor::TensorData;
 
+use crate::models::dropout::dropout;
 use crate::models::mlp::{ThreatDetector, ThreatDetectorConfig, bce_with_logits, f32_values};
 
 /// `members` networks of one shape, stacked layer by layer.
@@ -82,11 +83,20 @@ impl<B: Backend> ThreatEnsemble<B> {
     pub fn forward_logits(&self, features: Tensor<B, 2>) -> Tensor<B, 3> {
         let [rows, width] = features.dims();
         let n = self.members();
+        // Each member's bias spread over the rows as a product with a column of ones (exact:
+        // one product per entry, by 1): a `[N, 1, out]` bias broadcast over the rows differs
+        // per member, which burn-flex adds element by element through a strided walk, in the
+        // forward pass and again for the gradient. This kept a batch-1024 step of two members
+        // at three times one network's.
+        let ones = Tensor::<B, 3>::ones([n, rows, 1], &features.device());
+        let biased = |x: Tensor<B, 3>, w: Tensor<B, 3>, b: Tensor<B, 3>| {
+            x.matmul(w) + ones.clone().matmul(b)
+        };
         let x = features.unsqueeze_dim::<3>(0).expand([n, rows, width]);
-        let x = self.relu.forward(x.matmul(self.w1.val()) + self.b1.val());
-        let x = self.dropout.forward(x);
-        let x = self.relu.forward(x.matmul(self.w2.val()) + self.b2.val());
-        x.matmul(self.w3.val()) + self.b3.val()
+        let x = self.relu.forward(biased(x, self.w1.val(), self.b1.val()));
+        let x = dropout(x, self.dropout.prob);
+        let x = self.relu.forward(biased(x, self.w2.val(), self.b2.val()));
+        biased(x, self.w3.val(), self.b3.val())
     }
 
     /// The mean over members of each member's mean BCE-with-logits on the batch; `N` times it

@@ -6,6 +6,7 @@ use burn::tensor::activation::sigmoid;
 
 use crate::error::{Error, Result};
 use crate::features::FEATURE_WIDTH;
+use crate::models::dropout::dropout;
 
 /// The shape of the network: the original notebook's 7 → 64 → 32 → 1 MLP by default.
 #[derive(Config, Debug, PartialEq)]
@@ -137,7 +138,8 @@ impl<B: Backend> ThreatDetector<B> {
     /// BCE-with-logits loss.
     pub fn forward_logits(&self, features: Tensor<B, 2>) -> Tensor<B, 2> {
         let x = self.relu.forward(self.fc1.forward(features));
-        let x = self.dropout.forward(x);
+        // burn's dropout, with a faster mask (`models::dropout`).
+        let x = dropout(x, self.dropout.prob);
         let x = self.relu.forward(self.fc2.forward(x));
         self.fc3.forward(x)
     }

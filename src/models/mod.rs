@@ -4,6 +4,7 @@
 //! [`Detector`](crate::Detector) holds one of them ([`DetectorKind`]).
 
 pub mod autoencoder;
+pub mod dropout;
 pub mod ensemble;
 pub mod iforest;
 pub mod mlp;

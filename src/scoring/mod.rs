@@ -37,6 +37,7 @@
 //! # Ok::<(), beth_detect::Error>(())
 //! ```
 
+mod avx512;
 pub mod cpu;
 pub mod explain;
 pub mod falco;

@@ -22,7 +22,9 @@ use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder};
 use burn::tensor::backend::AutodiffBackend;
 use burn::train::checkpoint::KeepLastNCheckpoints;
 use burn::train::metric::store::{Aggregate, Direction, Split};
-use burn::train::{Learner, MetricEarlyStoppingStrategy, StoppingCondition, SupervisedTraining};
+use burn::train::{
+    Learner, MetricEarlyStoppingStrategy, StoppingCondition, SupervisedTraining, TrainingStrategy,
+};
 
 use crate::data::{BethDataset, BethSplits};
 use crate::detector::{Detector, DetectorMetadata, DetectorModel, evaluate};
@@ -38,8 +40,10 @@ use crate::training::batch::BethBatcher;
 pub mod batch;
 mod config;
 mod metrics;
+mod optimizer;
 mod progress;
 mod step;
+mod strategy;
 
 pub use config::{AUTOENCODER_PATIENCE, ClassWeight, TrainingConfig};
 pub use metrics::{BinaryMetric, BinaryMetricKind, EpochHistory};
@@ -410,6 +414,9 @@ fn fit_network<B: AutodiffBackend>(
         .with_checkpointing_strategy(KeepLastNCheckpoints::new(config.num_epochs))
         .with_application_logger(None)
         .num_epochs(config.num_epochs);
+    training = training.with_training_strategy(TrainingStrategy::Custom(Arc::new(
+        strategy::GroupedEventsStrategy::new(device.clone()),
+    )));
     let patience = match config.early_stopping_patience {
         None if autoencoder => Some(AUTOENCODER_PATIENCE),
         patience => patience,
@@ -450,7 +457,7 @@ fn fit_network<B: AutodiffBackend>(
     };
     let result = training.launch(Learner::new(
         network,
-        config.optimizer().init(),
+        optimizer::FlushingAdam::init(&config.optimizer()),
         config.learning_rate,
     ));
     drop(result.renderer);

@@ -1,0 +1,106 @@
+//! Dropout as burn's `Dropout` computes it, with the mask drawn by a small generator.
+//!
+//! burn 0.21 draws a dropout mask through `Tensor::random_like(Bernoulli)`, which on the CPU
+//! backends samples every element through its generic distribution sampler: at batch 1024
+//! that was about half of a training step of the default detector (perf, flex, full-size
+//! synthetic splits). Here each call takes two draws from the backend's seeded generator (so
+//! `B::seed` still decides every mask, and a seed still gives the same bytes) and expands
+//! them with SplitMix64, 32 bits per element. The result is burn's: each element kept with
+//! probability `1 − p` and scaled by `1 / (1 − p)`, dropped to zero otherwise, and the input
+//! returned as it is outside training (no autodiff) or when `p` is 0.
+
+use burn::prelude::*;
+use burn::tensor::{Distribution, TensorData};
+
+/// Dropout with probability `prob` of zeroing an element, as `burn::nn::Dropout::forward`.
+pub fn dropout<B: Backend, const D: usize>(input: Tensor<B, D>, prob: f64) -> Tensor<B, D> {
+    if !B::ad_enabled(&input.device()) || prob == 0.0 {
+        return input;
+    }
+    let device = input.device();
+    let seed = Tensor::<B, 1>::random([2], Distribution::Default, &device)
+        .into_data()
+        .convert::<f32>()
+        .into_vec::<f32>()
+        .expect("two f32 draws");
+    // 24 bits from each draw in [0, 1).
+    let mut state = ((seed[0] * 16_777_216.0) as u64) << 24 | (seed[1] * 16_777_216.0) as u64;
+    let shape = input.shape();
+    let keep = 1.0 - prob;
+    let scale = (1.0 / keep) as f32;
+    // An element is kept when its 32 random bits fall below keep · 2³².
+    let threshold = (keep * 4_294_967_296.0) as u64;
+    let mut mask = vec![0.0f32; shape.num_elements()];
+    for pair in mask.chunks_mut(2) {
+        let bits = split_mix64(&mut state);
+        for (m, half) in pair.iter_mut().zip([bits & 0xffff_ffff, bits >> 32]) {
+            if half < threshold {
+                *m = scale;
+            }
+        }
+    }
+    input * Tensor::from_data(TensorData::new(mask, shape), &device)
+}
+
+/// SplitMix64 (Steele, Lea and Flood, 2014): one 64-bit output per call.
+fn split_mix64(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::backend::{Autodiff, NdArray};
+
+    type Train = Autodiff<NdArray>;
+
+    #[test]
+    fn keeps_one_minus_p_of_the_elements_scaled_by_its_inverse() {
+        let device = Default::default();
+        Train::seed(&device, 3);
+        let n = 200_000;
+        let x = Tensor::<Train, 2>::ones([n / 100, 100], &device);
+        let y: Vec<f32> = dropout(x, 0.3).into_data().into_vec().unwrap();
+        let kept = y.iter().filter(|&&v| v != 0.0).count();
+        // Every kept element is 1 / 0.7 in f32, as burn's `x · 1 · (1 / 0.7)` gives.
+        assert!(y.iter().all(|&v| v == 0.0 || v == (1.0f64 / 0.7) as f32));
+        // Binomial(200,000, 0.7): standard deviation √(n·0.7·0.3) ≈ 205; allow 5 of them.
+        let expected = 0.7 * n as f64;
+        assert!((kept as f64 - expected).abs() < 5.0 * 205.0, "{kept}");
+        // Neighbouring halves of one 64-bit draw are independent: P(both kept) = 0.49.
+        let both = y
+            .chunks_exact(2)
+            .filter(|p| p[0] != 0.0 && p[1] != 0.0)
+            .count() as f64;
+        // Binomial(100,000, 0.49): standard deviation ≈ 158.
+        assert!((both - 0.49 * (n / 2) as f64).abs() < 5.0 * 158.0, "{both}");
+    }
+
+    #[test]
+    fn the_seed_decides_the_mask() {
+        let device = Default::default();
+        let mask = |seed| -> Vec<f32> {
+            Train::seed(&device, seed);
+            let x = Tensor::<Train, 2>::ones([64, 64], &device);
+            dropout(x, 0.3).into_data().into_vec().unwrap()
+        };
+        assert_eq!(mask(11), mask(11));
+        assert_ne!(mask(11), mask(12));
+    }
+
+    #[test]
+    fn outside_training_or_at_zero_the_input_passes_unchanged() {
+        let device = Default::default();
+        let values = vec![1.5f32, -2.0, 0.25, 4.0];
+        let x = Tensor::<NdArray, 1>::from_floats(values.as_slice(), &device);
+        let y: Vec<f32> = dropout(x, 0.3).into_data().into_vec().unwrap();
+        assert_eq!(y, values);
+        let x = Tensor::<Train, 1>::from_floats(values.as_slice(), &device);
+        let y: Vec<f32> = dropout(x, 0.0).into_data().into_vec().unwrap();
+        assert_eq!(y, values);
+    }
+}

@@ -185,6 +185,12 @@ pub fn bce_with_logits<B: Backend>(
     per_row.mean()
 }
 
+/// The network's output map for one logit, as the CPU scoring paths compute it (both must
+/// agree bit for bit, so there is one definition).
+pub fn probability(logit: f32) -> f32 {
+    1.0 / (1.0 + (-logit).exp())
+}
+
 /// A tensor's values as f32, read back from any backend (weights for export and the CPU
 /// scorer).
 pub(crate) fn f32_values<B: Backend, const D: usize>(tensor: Tensor<B, D>) -> Vec<f32> {

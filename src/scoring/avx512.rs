@@ -9,6 +9,8 @@
 //! the SGEMM path's, so the two agree to float rounding (`tests` below, and
 //! `tests/cpu_scorer.rs` against burn's forward pass).
 
+use crate::models::mlp::probability;
+
 /// Input features per row.
 pub(super) const INPUTS: usize = 7;
 /// First hidden layer's width.
@@ -167,7 +169,7 @@ impl Avx512Network {
                 _mm512_mul_ps(_mm512_max_ps(row[1], zero), w3[1]),
             );
             let z = self.b3 + _mm512_reduce_add_ps(products);
-            *y = 1.0 / (1.0 + (-z).exp());
+            *y = probability(z);
         }
     }
 }

@@ -17,7 +17,7 @@ use super::avx512::Avx512Network;
 use crate::features::FEATURE_WIDTH;
 use crate::models::autoencoder::{Autoencoder, error_to_score};
 use crate::models::iforest::IsolationForest;
-use crate::models::mlp::{ThreatDetector, f32_values};
+use crate::models::mlp::{ThreatDetector, f32_values, probability};
 
 /// Rows multiplied at once: small enough that both hidden activations stay in L2 cache.
 const TILE: usize = 512;
@@ -295,7 +295,7 @@ impl MemberWeights {
                     .iter()
                     .zip(&self.output.w)
                     .fold(self.output.b[0], |acc, (&h, &w)| acc + h * w);
-                *y = 1.0 / (1.0 + (-z).exp());
+                *y = probability(z);
             }
         }
     }

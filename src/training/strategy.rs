@@ -35,10 +35,7 @@ pub trait Coalesce: Sized {
 }
 
 impl<B: Backend> Coalesce for BinaryOutput<B> {
-    fn coalesce(mut outputs: Vec<Self>) -> Self {
-        if outputs.len() == 1 {
-            return outputs.pop().expect("one output");
-        }
+    fn coalesce(outputs: Vec<Self>) -> Self {
         let rows: usize = outputs.iter().map(|o| o.rows).sum();
         let device = outputs[0].loss.device();
         let weights: Vec<f32> = outputs

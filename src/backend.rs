@@ -83,6 +83,19 @@ impl BackendChoice {
     }
 }
 
+/// Whether `B` is one of the CPU backends (flex, ndarray), whose tensors live in host memory:
+/// reading one back is a copy, not a device round trip. Training uses host loops for the
+/// small network there (`training::host_step`, the optimiser), where burn's per-operation
+/// cost would outweigh the arithmetic.
+pub fn computes_on_host<B: burn::prelude::Backend>() -> bool {
+    use std::any::TypeId;
+    #[cfg(feature = "flex")]
+    if TypeId::of::<B>() == TypeId::of::<Flex>() {
+        return true;
+    }
+    TypeId::of::<B>() == TypeId::of::<NdArray>()
+}
+
 impl fmt::Display for BackendChoice {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())

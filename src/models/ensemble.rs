@@ -74,6 +74,11 @@ impl<B: Backend> ThreatEnsemble<B> {
         }
     }
 
+    /// Dropout probability after the first hidden layer.
+    pub fn dropout_probability(&self) -> f64 {
+        self.dropout.prob
+    }
+
     /// Number of members.
     pub fn members(&self) -> usize {
         self.w1.dims()[0]

@@ -1,7 +1,7 @@
 //! What a run is told: [`TrainingConfig`] (every knob, validated once) and [`ClassWeight`].
 
+use super::optimizer::AdamSettings;
 use burn::optim::AdamConfig;
-use burn::optim::decay::WeightDecayConfig;
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -216,12 +216,16 @@ impl TrainingConfig {
     /// the gradient, as PyTorch's Adam does (checked step for step in
     /// `tests/pytorch_parity.rs`).
     pub fn optimizer(&self) -> AdamConfig {
-        AdamConfig::new()
-            .with_beta_1(0.9)
-            .with_beta_2(0.999)
-            .with_epsilon(1e-8)
-            .with_weight_decay(
-                (self.weight_decay > 0.0).then(|| WeightDecayConfig::new(self.weight_decay as f32)),
-            )
+        self.adam_settings().config()
+    }
+
+    /// [`optimizer`](Self::optimizer)'s settings, for the optimiser training steps.
+    pub(crate) fn adam_settings(&self) -> AdamSettings {
+        AdamSettings {
+            beta_1: 0.9,
+            beta_2: 0.999,
+            epsilon: 1e-8,
+            weight_decay: (self.weight_decay > 0.0).then_some(self.weight_decay as f32),
+        }
     }
 }

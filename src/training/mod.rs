@@ -39,6 +39,7 @@ use crate::training::batch::BethBatcher;
 
 pub mod batch;
 mod config;
+mod host_step;
 mod metrics;
 mod optimizer;
 mod progress;
@@ -457,7 +458,7 @@ fn fit_network<B: AutodiffBackend>(
     };
     let result = training.launch(Learner::new(
         network,
-        optimizer::FlushingAdam::init(&config.optimizer()),
+        optimizer::FlushingAdam::init(config.adam_settings()),
         config.learning_rate,
     ));
     drop(result.renderer);

@@ -1,6 +1,8 @@
 //! One training or validation step: the network (single or stacked members), its loss, and
 //! what it hands to the metrics.
 
+use burn::module::Param;
+use burn::nn::Linear;
 use burn::prelude::*;
 use burn::tensor::Transaction;
 use burn::tensor::backend::AutodiffBackend;
@@ -11,6 +13,7 @@ use crate::models::autoencoder::Autoencoder;
 use crate::models::ensemble::ThreatEnsemble;
 use crate::models::mlp::{ThreatDetector, ThreatDetectorConfig, bce_with_logits};
 use crate::training::batch::BethBatch;
+use crate::training::host_step::{self, HostParameters, NetworkShape};
 
 /// What one step hands to the metrics.
 #[derive(Debug)]
@@ -136,6 +139,56 @@ impl<B: Backend> TrainingNetwork<B> {
         }
     }
 
+    /// The parameters in the host step's layout (none for the autoencoder).
+    fn host_parameters(&self) -> Option<HostParameters<B>> {
+        let tensor = |p: &Param<Tensor<B, 2>>| p.val().into_primitive().tensor();
+        match self {
+            TrainingNetwork::Single(model) => {
+                let [inputs, hidden1] = model.fc1.weight.dims();
+                let bias = |linear: &Linear<B>| {
+                    let bias = linear
+                        .bias
+                        .as_ref()
+                        .expect("the network's layers have biases");
+                    bias.val().into_primitive().tensor()
+                };
+                Some(HostParameters {
+                    shape: NetworkShape {
+                        members: 1,
+                        inputs,
+                        hidden1,
+                        hidden2: model.fc2.weight.dims()[1],
+                    },
+                    dropout: model.dropout.prob,
+                    tensors: [
+                        tensor(&model.fc1.weight),
+                        bias(&model.fc1),
+                        tensor(&model.fc2.weight),
+                        bias(&model.fc2),
+                        tensor(&model.fc3.weight),
+                        bias(&model.fc3),
+                    ],
+                })
+            }
+            TrainingNetwork::Stacked(ensemble) => {
+                let [members, inputs, hidden1] = ensemble.w1.dims();
+                let e = ensemble;
+                Some(HostParameters {
+                    shape: NetworkShape {
+                        members,
+                        inputs,
+                        hidden1,
+                        hidden2: e.w2.dims()[2],
+                    },
+                    dropout: e.dropout_probability(),
+                    tensors: [&e.w1, &e.b1, &e.w2, &e.b2, &e.w3, &e.b3]
+                        .map(|p| p.val().into_primitive().tensor()),
+                })
+            }
+            TrainingNetwork::Autoencoder(_) => None,
+        }
+    }
+
     /// Networks trained side by side.
     fn networks(&self) -> usize {
         match self {
@@ -169,7 +222,20 @@ impl<B: AutodiffBackend> TrainStep for TrainingNetwork<B> {
     type Output = BinaryOutput<B>;
 
     fn step(&self, batch: BethBatch<B>) -> TrainOutput<BinaryOutput<B>> {
-        let output = self.step_output(batch, false);
+        // On the CPU backends the loss and its gradients come from one host operation
+        // (`host_step`); elsewhere from the tensor path.
+        let host = host_step::runs_on::<B>()
+            .then(|| self.host_parameters())
+            .flatten()
+            .and_then(|parameters| host_step::training_loss(parameters, &batch));
+        let output = match host {
+            Some(loss) => BinaryOutput {
+                loss,
+                rows: batch.features.dims()[0],
+                scored: None,
+            },
+            None => self.step_output(batch, false),
+        };
         // The sum of the members' mean losses: each member's gradient is its own loss's.
         let grads = match self.networks() {
             1 => output.loss.backward(),
@@ -185,5 +251,108 @@ impl<B: Backend> InferenceStep for TrainingNetwork<B> {
 
     fn step(&self, batch: BethBatch<B>) -> BinaryOutput<B> {
         self.step_output(batch, true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::models::mlp::ThreatDetectorConfig;
+    use burn::backend::{Autodiff, NdArray};
+    use burn::tensor::{Distribution, TensorData};
+
+    type Train = Autodiff<NdArray>;
+
+    /// Features, targets (a third positive) and a batch of `rows`.
+    fn batch(rows: usize, positive_weight: f64) -> BethBatch<Train> {
+        let device = Default::default();
+        let features =
+            Tensor::<Train, 2>::random([rows, 7], Distribution::Normal(0.0, 1.5), &device);
+        let targets: Vec<f32> = (0..rows).map(|r| (r % 3 == 0) as u8 as f32).collect();
+        BethBatch {
+            features,
+            targets: Tensor::from_data(TensorData::new(targets, [rows, 1]), &device),
+            positive_weight,
+        }
+    }
+
+    /// Every parameter's gradient after `loss.backward()`, flattened, in `w1 … b3` order.
+    fn gradients(network: &TrainingNetwork<Train>, loss: Tensor<Train, 1>) -> Vec<Vec<f32>> {
+        let grads = loss.backward();
+        let flat = |t: Tensor<NdArray, 2>| t.into_data().into_vec::<f32>().unwrap();
+        match network {
+            TrainingNetwork::Single(m) => {
+                let bias = |l: &Linear<Train>| {
+                    let g = l.bias.as_ref().unwrap().grad(&grads).unwrap();
+                    g.into_data().into_vec::<f32>().unwrap()
+                };
+                vec![
+                    flat(m.fc1.weight.grad(&grads).unwrap()),
+                    bias(&m.fc1),
+                    flat(m.fc2.weight.grad(&grads).unwrap()),
+                    bias(&m.fc2),
+                    flat(m.fc3.weight.grad(&grads).unwrap()),
+                    bias(&m.fc3),
+                ]
+            }
+            TrainingNetwork::Stacked(e) => [&e.w1, &e.b1, &e.w2, &e.b2, &e.w3, &e.b3]
+                .map(|p| {
+                    p.grad(&grads)
+                        .unwrap()
+                        .into_data()
+                        .into_vec::<f32>()
+                        .unwrap()
+                })
+                .to_vec(),
+            TrainingNetwork::Autoencoder(_) => unreachable!(),
+        }
+    }
+
+    /// The host operation against burn's autodiff through the tensor path, on the same
+    /// parameters, batch and dropout masks (both draw them from the generator, seeded alike):
+    /// the loss and every gradient agree to float rounding.
+    #[test]
+    fn the_host_step_gives_the_tensor_paths_loss_and_gradients() {
+        let device = Default::default();
+        let config = ThreatDetectorConfig::new();
+        for members in [1, 3] {
+            Train::seed(&device, 41);
+            let nets: Vec<_> = (0..members)
+                .map(|_| config.init::<Train>(&device).materialize())
+                .collect();
+            let network = if members == 1 {
+                TrainingNetwork::Single(nets[0].clone())
+            } else {
+                TrainingNetwork::Stacked(ThreatEnsemble::stack(&nets, &config))
+            };
+            for positive_weight in [1.0, 4.0] {
+                let batch = batch(50, positive_weight);
+                Train::seed(&device, 7);
+                let tensor_loss = network.step_output(batch.clone(), false).loss;
+                Train::seed(&device, 7);
+                let parameters = network.host_parameters().unwrap();
+                let host_loss = host_step::training_loss(parameters, &batch).unwrap();
+                let value = |t: &Tensor<Train, 1>| t.clone().into_scalar();
+                let (a, b) = (value(&tensor_loss), value(&host_loss));
+                assert!((a - b).abs() <= 1e-6 * a.abs().max(1.0), "loss {a} vs {b}");
+                let expected = gradients(&network, tensor_loss);
+                let found = gradients(&network, host_loss);
+                for (e, f) in expected.iter().zip(&found) {
+                    assert_eq!(e.len(), f.len());
+                    let scale = e.iter().fold(1e-3f32, |m, v| m.max(v.abs()));
+                    for (x, y) in e.iter().zip(f) {
+                        assert!(
+                            (x - y).abs() <= 1e-5 * scale,
+                            "{members} members: {x} vs {y}"
+                        );
+                    }
+                }
+                // The masks were live: other draws give another loss.
+                Train::seed(&device, 8);
+                let parameters = network.host_parameters().unwrap();
+                let other = host_step::training_loss(parameters, &batch).unwrap();
+                assert!((value(&other) - b).abs() > 1e-4, "{} vs {b}", value(&other));
+            }
+        }
     }
 }

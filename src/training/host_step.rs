@@ -1,0 +1,392 @@
+//! The training loss of the notebook's network (one or several stacked), with its gradients,
+//! computed in one pass on the host: one autodiff operation in place of about forty.
+//!
+//! At batch 64 a training step of this network is tiny next to what burn's autodiff spends per
+//! operation: every elementwise operation and matrix product records a graph node, allocates,
+//! and hashes its gradients into maps on the way back (perf, flex, full-size synthetic splits:
+//! graph bookkeeping, allocation and hashing outweighed the matrix products). On the CPU
+//! backends the whole forward pass, the loss and every parameter gradient are a few loops and
+//! seven small matrix products over host memory, done here in one call; burn's graph sees one
+//! operation whose parents are the six parameter tensors, and its backward pass scales the
+//! gradients already computed by the incoming gradient of the loss. The Learner, the optimiser
+//! and everything after the loss are unchanged.
+//!
+//! The arithmetic is the tensor path's ([`crate::models::mlp::ThreatDetector::forward_logits`],
+//! [`crate::models::ensemble::ThreatEnsemble::mean_member_loss`] and
+//! [`bce_with_logits`](crate::models::mlp::bce_with_logits)), and the dropout masks are the
+//! same masks drawn from the same generator ([`crate::models::dropout::mask`]); only the order
+//! of float additions inside the matrix products differs. Other backends (wgpu) keep the
+//! tensor path: there, reading the parameters back every step would cost more than it saves.
+
+use std::any::Any;
+
+use burn::backend::Autodiff;
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::{CheckpointStrategy, NoCheckpointing};
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::prelude::*;
+use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::ops::FloatTensor;
+use burn::tensor::{TensorData, TensorMetadata, TensorPrimitive};
+
+use super::batch::BethBatch;
+use crate::backend::computes_on_host;
+use crate::models::dropout;
+use crate::models::mlp::f32_values;
+
+/// Widths of the stacked networks: `members` networks of `inputs → hidden1 → hidden2 → 1`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NetworkShape {
+    /// Networks trained side by side.
+    pub members: usize,
+    /// Input width.
+    pub inputs: usize,
+    /// First hidden layer.
+    pub hidden1: usize,
+    /// Second hidden layer.
+    pub hidden2: usize,
+}
+
+impl NetworkShape {
+    /// Elements of each parameter over all members, in the order `w1, b1, w2, b2, w3, b3`
+    /// (weights `[in, out]` row-major, member after member).
+    pub fn parameter_sizes(&self) -> [usize; 6] {
+        let n = self.members;
+        [
+            n * self.inputs * self.hidden1,
+            n * self.hidden1,
+            n * self.hidden1 * self.hidden2,
+            n * self.hidden2,
+            n * self.hidden2,
+            n,
+        ]
+    }
+}
+
+/// The mean over members and rows of BCE-with-logits (positive rows weighted by
+/// `positive_weight`), and its gradient with respect to each parameter.
+#[derive(Debug, Clone)]
+pub struct LossAndGradients {
+    /// The loss, as the tensor path's `mean_member_loss` (or the single network's BCE).
+    pub loss: f32,
+    /// Gradients in the layout of the parameters (`w1, b1, w2, b2, w3, b3`).
+    pub gradients: [Vec<f32>; 6],
+}
+
+/// The loss and its gradients for `shape.members` networks on one batch.
+///
+/// `parameters` are `w1, b1, w2, b2, w3, b3` in [`NetworkShape::parameter_sizes`] layout;
+/// `features` is `[rows, inputs]` row-major, `targets` holds 0/1 per row, and `masks` is the
+/// dropout mask after the first hidden layer, `[members, rows, hidden1]` (0 or `1 / (1 − p)`),
+/// or `None` without dropout.
+///
+/// # Panics
+/// If a slice's length does not match the shape.
+pub fn loss_and_gradients(
+    shape: NetworkShape,
+    parameters: [&[f32]; 6],
+    features: &[f32],
+    targets: &[f32],
+    positive_weight: f32,
+    masks: Option<&[f32]>,
+) -> LossAndGradients {
+    let NetworkShape {
+        members,
+        inputs,
+        hidden1: h1,
+        hidden2: h2,
+    } = shape;
+    let rows = targets.len();
+    for (parameter, size) in parameters.iter().zip(shape.parameter_sizes()) {
+        assert_eq!(parameter.len(), size, "parameter size");
+    }
+    assert_eq!(features.len(), rows * inputs, "features");
+    if let Some(masks) = masks {
+        assert_eq!(masks.len(), members * rows * h1, "dropout masks");
+    }
+    let [w1, b1, w2, b2, w3, b3] = parameters;
+    let mut gradients = shape.parameter_sizes().map(|size| vec![0.0f32; size]);
+    let scale = 1.0 / (members * rows) as f32;
+    let mut loss_sum = 0.0f32;
+    // Work buffers, reused member after member.
+    let mut a1 = vec![0.0f32; rows * h1];
+    let mut d1 = vec![0.0f32; rows * h1];
+    let mut a2 = vec![0.0f32; rows * h2];
+    let mut g2 = vec![0.0f32; rows * h2];
+    let mut g1 = vec![0.0f32; rows * h1];
+    let mut dz = vec![0.0f32; rows];
+    for m in 0..members {
+        let w1 = &w1[m * inputs * h1..][..inputs * h1];
+        let b1 = &b1[m * h1..][..h1];
+        let w2 = &w2[m * h1 * h2..][..h1 * h2];
+        let b2 = &b2[m * h2..][..h2];
+        let w3 = &w3[m * h2..][..h2];
+        let b3 = b3[m];
+        let mask = masks.map(|masks| &masks[m * rows * h1..][..rows * h1]);
+
+        // Forward: a1 = x·w1 + b1, d1 = relu(a1) ∘ mask, a2 = d1·w2 + b2, z = relu(a2)·w3 + b3.
+        fill_rows(&mut a1, b1);
+        product(
+            rows,
+            inputs,
+            h1,
+            rows_of(features, inputs),
+            rows_of(w1, h1),
+            &mut a1,
+        );
+        for (i, (d, &a)) in d1.iter_mut().zip(&a1).enumerate() {
+            *d = a.max(0.0) * mask.map_or(1.0, |mask| mask[i]);
+        }
+        fill_rows(&mut a2, b2);
+        product(rows, h1, h2, rows_of(&d1, h1), rows_of(w2, h2), &mut a2);
+        for (r, (dz, a2)) in dz.iter_mut().zip(a2.chunks_exact(h2)).enumerate() {
+            let z = b3 + a2.iter().zip(w3).map(|(a, w)| a.max(0.0) * w).sum::<f32>();
+            // softplus(z)·(1 + (w − 1)·y) − w·y·z, as `bce_with_logits`; its derivative in z
+            // is σ(z)·(1 + (w − 1)·y) − w·y.
+            let y = targets[r];
+            let softplus = z.max(0.0) + (-z.abs()).exp().ln_1p();
+            let (weight, pull) = if positive_weight == 1.0 {
+                (1.0, y)
+            } else {
+                (y * (positive_weight - 1.0) + 1.0, y * positive_weight)
+            };
+            loss_sum += softplus * weight - z * pull;
+            let sigmoid = 1.0 / (1.0 + (-z).exp());
+            *dz = (sigmoid * weight - pull) * scale;
+        }
+
+        // Backward, layer by layer.
+        let [gw1, gb1, gw2, gb2, gw3, gb3] = &mut gradients;
+        let gw1 = &mut gw1[m * inputs * h1..][..inputs * h1];
+        let gw2 = &mut gw2[m * h1 * h2..][..h1 * h2];
+        let gw3 = &mut gw3[m * h2..][..h2];
+        gb3[m] = dz.iter().sum();
+        for ((g2, a2), &dz) in g2.chunks_exact_mut(h2).zip(a2.chunks_exact(h2)).zip(&dz) {
+            for (k, (g, &a)) in g2.iter_mut().zip(a2).enumerate() {
+                gw3[k] += a.max(0.0) * dz;
+                *g = if a > 0.0 { dz * w3[k] } else { 0.0 };
+            }
+        }
+        column_sums(&g2, h2, &mut gb2[m * h2..][..h2]);
+        product(h1, rows, h2, columns_of(&d1, h1), rows_of(&g2, h2), gw2);
+        g1.fill(0.0);
+        product(rows, h2, h1, rows_of(&g2, h2), columns_of(w2, h2), &mut g1);
+        for (i, (g, &a)) in g1.iter_mut().zip(&a1).enumerate() {
+            *g = if a > 0.0 {
+                *g * mask.map_or(1.0, |mask| mask[i])
+            } else {
+                0.0
+            };
+        }
+        column_sums(&g1, h1, &mut gb1[m * h1..][..h1]);
+        product(
+            inputs,
+            rows,
+            h1,
+            columns_of(features, inputs),
+            rows_of(&g1, h1),
+            gw1,
+        );
+    }
+    LossAndGradients {
+        loss: loss_sum * scale,
+        gradients,
+    }
+}
+
+/// A matrix in a slice: `(values, row stride, column stride)`.
+type Matrix<'a> = (&'a [f32], usize, usize);
+
+/// `values` read as a row-major matrix with `width` columns.
+fn rows_of(values: &[f32], width: usize) -> Matrix<'_> {
+    (values, width, 1)
+}
+
+/// The transpose of `values` read as a row-major matrix with `width` columns.
+fn columns_of(values: &[f32], width: usize) -> Matrix<'_> {
+    (values, 1, width)
+}
+
+/// `out[m×n] += a[m×k] · b[k×n]`, `out` row-major.
+fn product(m: usize, k: usize, n: usize, a: Matrix<'_>, b: Matrix<'_>, out: &mut [f32]) {
+    let last = |(values, rs, cs): Matrix<'_>, r: usize, c: usize| {
+        assert!((r - 1) * rs + (c - 1) * cs < values.len(), "matrix bounds");
+    };
+    if m == 0 || k == 0 || n == 0 {
+        return;
+    }
+    last(a, m, k);
+    last(b, k, n);
+    assert!(out.len() >= m * n, "matrix bounds");
+    // SAFETY: the asserts above keep every index sgemm reads or writes inside its slice.
+    unsafe {
+        matrixmultiply::sgemm(
+            m,
+            k,
+            n,
+            1.0,
+            a.0.as_ptr(),
+            a.1 as isize,
+            a.2 as isize,
+            b.0.as_ptr(),
+            b.1 as isize,
+            b.2 as isize,
+            1.0,
+            out.as_mut_ptr(),
+            n as isize,
+            1,
+        );
+    }
+}
+
+/// Every row of `matrix` set to `row`.
+fn fill_rows(matrix: &mut [f32], row: &[f32]) {
+    for chunk in matrix.chunks_exact_mut(row.len()) {
+        chunk.copy_from_slice(row);
+    }
+}
+
+/// `sums[j] = Σ_r matrix[r][j]`.
+fn column_sums(matrix: &[f32], width: usize, sums: &mut [f32]) {
+    sums.fill(0.0);
+    for row in matrix.chunks_exact(width) {
+        for (s, v) in sums.iter_mut().zip(row) {
+            *s += v;
+        }
+    }
+}
+
+/// Whether [`training_loss`] runs on `B`: burn's autodiff over a CPU backend
+/// ([`computes_on_host`]).
+pub fn runs_on<B: AutodiffBackend>() -> bool {
+    computes_on_host::<B::InnerBackend>() && is::<B, Autodiff<B::InnerBackend>>()
+}
+
+/// A network's parameters as the host step reads them.
+pub struct HostParameters<B: Backend> {
+    /// The networks' widths.
+    pub shape: NetworkShape,
+    /// Dropout probability after the first hidden layer.
+    pub dropout: f64,
+    /// `w1, b1, w2, b2, w3, b3`, each holding every member in
+    /// [`NetworkShape::parameter_sizes`] layout (any rank).
+    pub tensors: [FloatTensor<B>; 6],
+}
+
+/// The training loss of the networks on `batch`, as one autodiff operation computed on the
+/// host; `None` unless [`runs_on::<B>`](runs_on).
+pub fn training_loss<B: AutodiffBackend>(
+    parameters: HostParameters<B>,
+    batch: &BethBatch<B>,
+) -> Option<Tensor<B, 1>> {
+    runs_on::<B>().then(|| training_loss_on::<B, B::InnerBackend>(parameters, batch))
+}
+
+/// [`training_loss`] when `B` is `Autodiff<I>`.
+fn training_loss_on<B: AutodiffBackend, I: Backend>(
+    parameters: HostParameters<B>,
+    batch: &BethBatch<B>,
+) -> Tensor<B, 1> {
+    let HostParameters {
+        shape,
+        dropout,
+        tensors,
+    } = parameters;
+    let rows = batch.features.dims()[0];
+    // The masks the tensor path would draw, from the same generator, in the same order.
+    let masks = (dropout > 0.0).then(|| {
+        let elements = shape.members * rows * shape.hidden1;
+        dropout::mask::<B>(elements, dropout, &batch.features.device())
+    });
+    let features = f32_values(batch.features.clone());
+    let targets = f32_values(batch.targets.clone());
+    let tensors =
+        tensors.map(|p| cast::<_, FloatTensor<Autodiff<I>>>(p).expect("B is Autodiff<I>"));
+    let loss = host_loss::<I, NoCheckpointing>(
+        shape,
+        tensors,
+        &features,
+        &targets,
+        batch.positive_weight as f32,
+        masks.as_deref(),
+    );
+    let loss: FloatTensor<B> = cast(loss).expect("B is Autodiff<I>");
+    Tensor::from_primitive(TensorPrimitive::Float(loss))
+}
+
+/// Whether `T` is `U`.
+fn is<T: 'static, U: 'static>() -> bool {
+    std::any::TypeId::of::<T>() == std::any::TypeId::of::<U>()
+}
+
+/// `value` as a `U`, when `T` is `U`.
+fn cast<T: 'static, U: 'static>(value: T) -> Option<U> {
+    (Box::new(value) as Box<dyn Any>)
+        .downcast::<U>()
+        .ok()
+        .map(|boxed| *boxed)
+}
+
+/// The autodiff operation: parents are the six parameters; the state is their gradients.
+#[derive(Debug)]
+struct HostLoss;
+
+/// Each parameter's gradient with its shape.
+type GradientState = [(Vec<f32>, burn::tensor::Shape); 6];
+
+impl<I: Backend> Backward<I, 6> for HostLoss {
+    type State = GradientState;
+
+    fn backward(self, ops: Ops<GradientState, 6>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let upstream = grads.consume::<I>(&ops.node);
+        let device = I::float_device(&upstream);
+        let upstream = f32_values(Tensor::<I, 1>::from_primitive(TensorPrimitive::Float(
+            upstream,
+        )))[0];
+        for (parent, (gradient, shape)) in ops.parents.into_iter().zip(ops.state) {
+            let Some(parent) = parent else { continue };
+            let scaled: Vec<f32> = gradient.into_iter().map(|g| g * upstream).collect();
+            let tensor = I::float_from_data(TensorData::new(scaled, shape), &device);
+            grads.register::<I>(parent.id, tensor);
+        }
+    }
+}
+
+/// Runs [`loss_and_gradients`] on the parameters' host values and records it as one operation.
+fn host_loss<I: Backend, C: CheckpointStrategy>(
+    shape: NetworkShape,
+    parameters: [FloatTensor<Autodiff<I, C>>; 6],
+    features: &[f32],
+    targets: &[f32],
+    positive_weight: f32,
+    masks: Option<&[f32]>,
+) -> FloatTensor<Autodiff<I, C>> {
+    let device = I::float_device(&parameters[0].primitive);
+    let shapes = parameters.each_ref().map(|p| p.primitive.shape());
+    let values = parameters.each_ref().map(|p| {
+        let flat = I::float_reshape(
+            p.primitive.clone(),
+            [p.primitive.shape().num_elements()].into(),
+        );
+        f32_values(Tensor::<I, 1>::from_primitive(TensorPrimitive::Float(flat)))
+    });
+    let result = loss_and_gradients(
+        shape,
+        values.each_ref().map(Vec::as_slice),
+        features,
+        targets,
+        positive_weight,
+        masks,
+    );
+    let loss = I::float_from_data(TensorData::new(vec![result.loss], [1]), &device);
+    let nodes = parameters.map(|p| p.node);
+    match HostLoss.prepare::<C>(nodes).compute_bound().stateful() {
+        OpsKind::Tracked(prep) => {
+            let mut gradients = result.gradients.into_iter();
+            let state = shapes.map(|shape| (gradients.next().expect("six gradients"), shape));
+            prep.finish(state, loss)
+        }
+        OpsKind::UnTracked(prep) => prep.finish(loss),
+    }
+}

@@ -35,7 +35,7 @@ use crate::models::DetectorKind;
 use crate::models::autoencoder::reference_error;
 use crate::models::ensemble::ThreatEnsemble;
 use crate::models::mlp::ThreatDetector;
-use crate::training::batch::BethBatcher;
+use crate::training::batch::{RowBatcher, ScaledRows};
 
 pub mod batch;
 mod config;
@@ -232,8 +232,8 @@ pub fn train_with_provenance<B: AutodiffBackend>(
 
     let (model, history) = match kind {
         DetectorKind::Iforest => {
-            let rows = scaled_rows(&scaler, &fit_train);
-            let forest = config.forest().fit(rows.as_chunks().0)?;
+            let rows = ScaledRows::new(&scaler, &fit_train);
+            let forest = config.forest().fit(rows.features())?;
             (DetectorModel::Iforest(forest), EpochHistory::default())
         }
         DetectorKind::Mlp | DetectorKind::Autoencoder => {
@@ -250,8 +250,11 @@ pub fn train_with_provenance<B: AutodiffBackend>(
             )?;
             let model = match network {
                 TrainingNetwork::Autoencoder(model) => {
-                    let rows = scaled_rows(&scaler, &fit_train);
-                    let errors = crate::scoring::cpu::autoencoder_errors(&model, &rows);
+                    let rows = ScaledRows::new(&scaler, &fit_train);
+                    let errors = crate::scoring::cpu::autoencoder_errors(
+                        &model,
+                        rows.features().as_flattened(),
+                    );
                     DetectorModel::Autoencoder {
                         model,
                         config: config.autoencoder.clone(),
@@ -354,18 +357,6 @@ fn positive_weight(
     })
 }
 
-/// Every row of `data` scaled, row-major.
-fn scaled_rows(scaler: &FeatureScaler, data: &BethDataset) -> Vec<f32> {
-    let mut rows = vec![0.0f32; data.len() * crate::features::FEATURE_WIDTH];
-    for (i, row) in rows
-        .chunks_exact_mut(crate::features::FEATURE_WIDTH)
-        .enumerate()
-    {
-        scaler.transform_into(&data.event(i), row);
-    }
-    rows
-}
-
 /// Trains the network `config.detector` names through the Learner on `train`, watching
 /// `validation`; returns the network of the epoch with the lowest validation loss.
 #[allow(clippy::too_many_arguments)]
@@ -380,7 +371,7 @@ fn fit_network<B: AutodiffBackend>(
     device: &B::Device,
 ) -> Result<(TrainingNetwork<B::InnerBackend>, EpochHistory)> {
     let autoencoder = config.detector == DetectorKind::Autoencoder;
-    let batcher = BethBatcher::new(scaler.clone()).with_positive_weight(positive_weight);
+    let batcher = RowBatcher { positive_weight };
     let mut train_loader = DataLoaderBuilder::new(batcher.clone())
         .batch_size(config.batch_size)
         .shuffle(config.seed)
@@ -392,8 +383,8 @@ fn fit_network<B: AutodiffBackend>(
         train_loader = train_loader.num_workers(config.num_workers);
         valid_loader = valid_loader.num_workers(config.num_workers);
     }
-    let train_loader = train_loader.build(Arc::new(train.clone()));
-    let valid_loader = valid_loader.build(Arc::new(validation.clone()));
+    let train_loader = train_loader.build(ScaledRows::new(scaler, train));
+    let valid_loader = valid_loader.build(ScaledRows::new(scaler, validation));
 
     let sinks: [Arc<Mutex<Vec<f64>>>; 7] = Default::default();
     use BinaryMetricKind as K;

@@ -91,6 +91,48 @@ pub fn loss_and_gradients(
     positive_weight: f32,
     masks: Option<&[f32]>,
 ) -> LossAndGradients {
+    let args = (shape, parameters, features, targets, positive_weight, masks);
+    // The loops below compiled for the widest vectors the CPU has (checked at run time; the
+    // same float operations in the same order on every path, so the same values).
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has AVX-512F.
+            return unsafe { with_avx512(args) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2.
+            return unsafe { with_avx2(args) };
+        }
+    }
+    compute(args)
+}
+
+type Arguments<'a> = (
+    NetworkShape,
+    [&'a [f32]; 6],
+    &'a [f32],
+    &'a [f32],
+    f32,
+    Option<&'a [f32]>,
+);
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn with_avx512(args: Arguments<'_>) -> LossAndGradients {
+    compute(args)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn with_avx2(args: Arguments<'_>) -> LossAndGradients {
+    compute(args)
+}
+
+#[inline(always)]
+fn compute(
+    (shape, parameters, features, targets, positive_weight, masks): Arguments<'_>,
+) -> LossAndGradients {
     let NetworkShape {
         members,
         inputs,
@@ -179,9 +221,7 @@ pub fn loss_and_gradients(
             .zip(r2.chunks_exact(h2))
             .zip(&dz)
         {
-            for (gw, &r) in gw3.iter_mut().zip(r2) {
-                *gw += r * dz;
-            }
+            add_scaled(gw3, dz, r2);
             for ((g, &a), &w) in g2.iter_mut().zip(a2).zip(w3) {
                 *g = if a > 0.0 { dz * w } else { 0.0 };
             }
@@ -194,14 +234,8 @@ pub fn loss_and_gradients(
             *g *= f;
         }
         column_sums(&g1, h1, &mut gb1[m * h1..][..h1]);
-        product(
-            inputs,
-            rows,
-            h1,
-            columns_of(features, inputs),
-            rows_of(&g1, h1),
-            gw1,
-        );
+        let x = columns_of(features, inputs);
+        product(inputs, rows, h1, x, rows_of(&g1, h1), gw1);
     }
     LossAndGradients {
         loss: loss_sum * scale,
@@ -254,7 +288,16 @@ fn product(m: usize, k: usize, n: usize, a: Matrix<'_>, b: Matrix<'_>, out: &mut
     }
 }
 
+/// `out += scale · values`.
+#[inline(always)]
+fn add_scaled(out: &mut [f32], scale: f32, values: &[f32]) {
+    for (o, &v) in out.iter_mut().zip(values) {
+        *o += scale * v;
+    }
+}
+
 /// Every row of `matrix` set to `row`.
+#[inline(always)]
 fn fill_rows(matrix: &mut [f32], row: &[f32]) {
     for chunk in matrix.chunks_exact_mut(row.len()) {
         chunk.copy_from_slice(row);
@@ -262,6 +305,7 @@ fn fill_rows(matrix: &mut [f32], row: &[f32]) {
 }
 
 /// `sums[j] = Σ_r matrix[r][j]`.
+#[inline(always)]
 fn column_sums(matrix: &[f32], width: usize, sums: &mut [f32]) {
     sums.fill(0.0);
     for row in matrix.chunks_exact(width) {

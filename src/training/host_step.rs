@@ -5,11 +5,11 @@
 //! operation: every elementwise operation and matrix product records a graph node, allocates,
 //! and hashes its gradients into maps on the way back (perf, flex, full-size synthetic splits:
 //! graph bookkeeping, allocation and hashing outweighed the matrix products). On the CPU
-//! backends the whole forward pass, the loss and every parameter gradient are a few loops and
-//! seven small matrix products over host memory, done here in one call; burn's graph sees one
-//! operation whose parents are the six parameter tensors, and its backward pass scales the
-//! gradients already computed by the incoming gradient of the loss. The Learner, the optimiser
-//! and everything after the loss are unchanged.
+//! backends the forward pass, the loss and every parameter gradient are a few loops and five
+//! small matrix products per network over host memory, done here in one call. burn's graph
+//! sees one operation whose parents are the six parameter tensors; its backward pass scales
+//! the gradients already computed by the incoming gradient of the loss. The Learner, the
+//! optimiser and everything after the loss are unchanged.
 //!
 //! The arithmetic is the tensor path's ([`crate::models::mlp::ThreatDetector::forward_logits`],
 //! [`crate::models::ensemble::ThreatEnsemble::mean_member_loss`] and
@@ -17,6 +17,9 @@
 //! same masks drawn from the same generator ([`crate::models::dropout::mask`]); only the order
 //! of float additions inside the matrix products differs. Other backends (wgpu) keep the
 //! tensor path: there, reading the parameters back every step would cost more than it saves.
+//! burn has no public way to ask a generic `B: AutodiffBackend` for its graph nodes, so the
+//! backend is recognised by type (`Autodiff<Flex>`, `Autodiff<NdArray>`) and its tensors are
+//! taken as that type's; any other backend takes the tensor path.
 
 use std::any::Any;
 

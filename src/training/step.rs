@@ -172,17 +172,23 @@ impl<B: Backend> TrainingNetwork<B> {
             }
             TrainingNetwork::Stacked(ensemble) => {
                 let [members, inputs, hidden1] = ensemble.w1.dims();
-                let e = ensemble;
+                let layers = [
+                    &ensemble.w1,
+                    &ensemble.b1,
+                    &ensemble.w2,
+                    &ensemble.b2,
+                    &ensemble.w3,
+                    &ensemble.b3,
+                ];
                 Some(HostParameters {
                     shape: NetworkShape {
                         members,
                         inputs,
                         hidden1,
-                        hidden2: e.w2.dims()[2],
+                        hidden2: ensemble.w2.dims()[2],
                     },
-                    dropout: e.dropout_probability(),
-                    tensors: [&e.w1, &e.b1, &e.w2, &e.b2, &e.w3, &e.b3]
-                        .map(|p| p.val().into_primitive().tensor()),
+                    dropout: ensemble.dropout_probability(),
+                    tensors: layers.map(|p| p.val().into_primitive().tensor()),
                 })
             }
             TrainingNetwork::Autoencoder(_) => None,

@@ -320,7 +320,7 @@ fn column_sums(matrix: &[f32], width: usize, sums: &mut [f32]) {
 
 /// Whether [`training_loss`] runs on `B`: burn's autodiff over a CPU backend
 /// ([`computes_on_host`]).
-pub fn runs_on<B: AutodiffBackend>() -> bool {
+fn runs_on<B: AutodiffBackend>() -> bool {
     computes_on_host::<B::InnerBackend>() && is::<B, Autodiff<B::InnerBackend>>()
 }
 

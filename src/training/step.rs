@@ -230,9 +230,8 @@ impl<B: AutodiffBackend> TrainStep for TrainingNetwork<B> {
     fn step(&self, batch: BethBatch<B>) -> TrainOutput<BinaryOutput<B>> {
         // On the CPU backends the loss and its gradients come from one host operation
         // (`host_step`); elsewhere from the tensor path.
-        let host = host_step::runs_on::<B>()
-            .then(|| self.host_parameters())
-            .flatten()
+        let host = self
+            .host_parameters()
             .and_then(|parameters| host_step::training_loss(parameters, &batch));
         let output = match host {
             Some(loss) => BinaryOutput {

@@ -30,6 +30,7 @@ use burn::optim::{
     Adam, AdamConfig, AdamState, AdaptiveMomentumState, LearningRate, SimpleOptimizer,
 };
 use burn::prelude::*;
+use burn::record::{PrecisionSettings, Record};
 use burn::tensor::TensorData;
 use burn::tensor::backend::AutodiffBackend;
 
@@ -126,8 +127,8 @@ impl FlushingAdam {
         lr: LearningRate,
         tensor: Tensor<B, D>,
         grad: Tensor<B, D>,
-        state: Option<AdamState<B, D>>,
-    ) -> (Tensor<B, D>, Option<AdamState<B, D>>) {
+        state: Option<HostMoments>,
+    ) -> (Tensor<B, D>, HostMoments) {
         let AdamSettings {
             beta_1,
             beta_2,
@@ -154,14 +155,16 @@ impl FlushingAdam {
         let square_floor = (f32::MIN_POSITIVE / keep_2).sqrt();
         let square = |g: f32| if g.abs() < square_floor { 0.0 } else { g * g };
         let (time, mut moment_1, mut moment_2) = match state {
-            Some(state) => {
-                let mut moment_1 = f32_values(state.momentum.moment_1);
-                let mut moment_2 = f32_values(state.momentum.moment_2);
+            Some(HostMoments {
+                time,
+                mut moment_1,
+                mut moment_2,
+            }) => {
                 for ((m1, m2), &g) in moment_1.iter_mut().zip(&mut moment_2).zip(&grad) {
                     *m1 = *m1 * beta_1 + g * keep_1;
                     *m2 = *m2 * beta_2 + square(g) * keep_2;
                 }
-                (state.momentum.time + 1, moment_1, moment_2)
+                (time + 1, moment_1, moment_2)
             }
             None => {
                 let moment_1: Vec<f32> = grad.iter().map(|&g| g * keep_1).collect();
@@ -187,10 +190,73 @@ impl FlushingAdam {
                 *w = flushed(*w, NEGLIGIBLE_WEIGHT);
             }
         }
-        let tensor =
-            |values: Vec<f32>| Tensor::from_data(TensorData::new(values, shape.clone()), &device);
-        let momentum = AdaptiveMomentumState::new(time, tensor(moment_1), tensor(moment_2));
-        (tensor(values), Some(AdamState::new(momentum)))
+        let tensor = Tensor::from_data(TensorData::new(values, shape), &device);
+        let moments = HostMoments {
+            time,
+            moment_1,
+            moment_2,
+        };
+        (tensor, moments)
+    }
+}
+
+/// Adam's state for one parameter: burn's tensors on the tensor path; on the host path the
+/// moments stay in host memory from step to step (reading them back and rebuilding them as
+/// tensors every step was a third of the optimiser's time). Either saves as burn's
+/// `AdamState`, so checkpoints keep their format.
+#[derive(Clone)]
+pub enum FlushingAdamState<B: Backend, const D: usize> {
+    /// burn's state, as the tensor path (and a loaded checkpoint) has it.
+    Tensors(AdamState<B, D>),
+    /// The host path's moments, with the parameter's shape and device for saving.
+    Host(HostMoments, Shape, B::Device),
+}
+
+/// Adam's step count and moments, in host memory.
+#[derive(Debug, Clone)]
+pub struct HostMoments {
+    time: usize,
+    moment_1: Vec<f32>,
+    moment_2: Vec<f32>,
+}
+
+impl<B: Backend, const D: usize> FlushingAdamState<B, D> {
+    /// burn's state.
+    fn into_tensors(self) -> AdamState<B, D> {
+        match self {
+            FlushingAdamState::Tensors(state) => state,
+            FlushingAdamState::Host(moments, shape, device) => {
+                let tensor = |values: Vec<f32>| {
+                    Tensor::from_data(TensorData::new(values, shape.clone()), &device)
+                };
+                let (m1, m2) = (tensor(moments.moment_1), tensor(moments.moment_2));
+                AdamState::new(AdaptiveMomentumState::new(moments.time, m1, m2))
+            }
+        }
+    }
+
+    /// The moments in host memory.
+    fn into_host(self) -> HostMoments {
+        match self {
+            FlushingAdamState::Host(moments, ..) => moments,
+            FlushingAdamState::Tensors(state) => HostMoments {
+                time: state.momentum.time,
+                moment_1: f32_values(state.momentum.moment_1),
+                moment_2: f32_values(state.momentum.moment_2),
+            },
+        }
+    }
+}
+
+impl<B: Backend, const D: usize> Record<B> for FlushingAdamState<B, D> {
+    type Item<S: PrecisionSettings> = <AdamState<B, D> as Record<B>>::Item<S>;
+
+    fn into_item<S: PrecisionSettings>(self) -> Self::Item<S> {
+        self.into_tensors().into_item()
+    }
+
+    fn from_item<S: PrecisionSettings>(item: Self::Item<S>, device: &B::Device) -> Self {
+        FlushingAdamState::Tensors(AdamState::from_item(item, device))
     }
 }
 
@@ -206,7 +272,7 @@ fn flushed(value: f32, floor: f32) -> f32 {
 }
 
 impl<B: Backend> SimpleOptimizer<B> for FlushingAdam {
-    type State<const D: usize> = AdamState<B, D>;
+    type State<const D: usize> = FlushingAdamState<B, D>;
 
     fn step<const D: usize>(
         &self,
@@ -216,14 +282,29 @@ impl<B: Backend> SimpleOptimizer<B> for FlushingAdam {
         state: Option<Self::State<D>>,
     ) -> (Tensor<B, D>, Option<Self::State<D>>) {
         if computes_on_host::<B>() {
-            self.step_on_host(lr, tensor, grad, state)
+            let (shape, device) = (tensor.shape(), tensor.device());
+            let state = state.map(FlushingAdamState::into_host);
+            let (tensor, moments) = self.step_on_host(lr, tensor, grad, state);
+            (
+                tensor,
+                Some(FlushingAdamState::Host(moments, shape, device)),
+            )
         } else {
-            self.step_with_tensors(lr, tensor, grad, state)
+            let state = state.map(FlushingAdamState::into_tensors);
+            let (tensor, state) = self.step_with_tensors(lr, tensor, grad, state);
+            (tensor, state.map(FlushingAdamState::Tensors))
         }
     }
 
     fn to_device<const D: usize>(state: Self::State<D>, device: &B::Device) -> Self::State<D> {
-        <Adam as SimpleOptimizer<B>>::to_device(state, device)
+        match state {
+            FlushingAdamState::Host(moments, shape, _) => {
+                FlushingAdamState::Host(moments, shape, device.clone())
+            }
+            FlushingAdamState::Tensors(state) => {
+                FlushingAdamState::Tensors(<Adam as SimpleOptimizer<B>>::to_device(state, device))
+            }
+        }
     }
 }
 
@@ -259,13 +340,15 @@ mod tests {
             let g: Vec<f32> = (0..60).map(|i| grad(step, i)).collect();
             let g = Tensor::<NdArray, 2>::from_data(TensorData::new(g, [6, 10]), &device);
             (a, state_a) = adam.step_with_tensors(1e-3, a, g.clone(), state_a);
-            (b, state_b) = adam.step_on_host(1e-3, b, g, state_b);
+            let moments;
+            (b, moments) = adam.step_on_host(1e-3, b, g, state_b);
+            state_b = Some(moments);
         }
-        let (sa, sb) = (state_a.unwrap().momentum, state_b.unwrap().momentum);
+        let (sa, sb) = (state_a.unwrap().momentum, state_b.unwrap());
         assert_eq!((sa.time, sb.time), (steps, steps));
         [
             [values(a), values(sa.moment_1), values(sa.moment_2)],
-            [values(b), values(sb.moment_1), values(sb.moment_2)],
+            [values(b), sb.moment_1, sb.moment_2],
         ]
     }
 
@@ -304,5 +387,32 @@ mod tests {
         }
         // The case arose: burn's Adam left subnormal second moments behind.
         assert!(replaced > 0);
+    }
+
+    /// The host state saves as burn's `AdamState` (the checkpoint format) and loads back to
+    /// the same moments.
+    #[test]
+    fn the_host_state_saves_as_burns_adam_state() {
+        use burn::record::FullPrecisionSettings;
+        let device = Default::default();
+        let moments = HostMoments {
+            time: 7,
+            moment_1: vec![0.5, -0.25, 1e-3, 2.0, 0.0, 3.5],
+            moment_2: vec![0.25, 0.0625, 1e-6, 4.0, 0.0, 12.25],
+        };
+        let state = FlushingAdamState::<NdArray, 2>::Host(moments.clone(), [2, 3].into(), device);
+        let item = state.into_item::<FullPrecisionSettings>();
+        let burns =
+            AdamState::<NdArray, 2>::from_item::<FullPrecisionSettings>(item.clone(), &device);
+        assert_eq!(burns.momentum.time, 7);
+        assert_eq!(burns.momentum.moment_1.dims(), [2, 3]);
+        assert_eq!(values(burns.momentum.moment_2), moments.moment_2);
+        let loaded =
+            FlushingAdamState::<NdArray, 2>::from_item::<FullPrecisionSettings>(item, &device);
+        let back = loaded.into_host();
+        assert_eq!(
+            (back.time, back.moment_1, back.moment_2),
+            (7, moments.moment_1, moments.moment_2)
+        );
     }
 }

@@ -230,19 +230,20 @@ pub fn train_with_provenance<B: AutodiffBackend>(
     std::fs::create_dir_all(&artifact_dir).map_err(|e| Error::io(&artifact_dir, e))?;
     let inner_device = device.clone();
 
+    // Scaled once: the forest fits on these rows, the networks' data loader draws from them,
+    // and the autoencoder's reference error is measured on them.
+    let train_rows = ScaledRows::new(&scaler, &fit_train);
     let (model, history) = match kind {
         DetectorKind::Iforest => {
-            let rows = ScaledRows::new(&scaler, &fit_train);
-            let forest = config.forest().fit(rows.features())?;
+            let forest = config.forest().fit(train_rows.features())?;
             (DetectorModel::Iforest(forest), EpochHistory::default())
         }
         DetectorKind::Mlp | DetectorKind::Autoencoder => {
             let positive_weight = positive_weight(config, &splits.train, train_positives)?;
             let (network, history) = fit_network::<B>(
                 config,
-                &fit_train,
-                &fit_validation,
-                &scaler,
+                train_rows.clone(),
+                ScaledRows::new(&scaler, &fit_validation),
                 positive_weight,
                 &artifact_dir,
                 progress,
@@ -250,10 +251,9 @@ pub fn train_with_provenance<B: AutodiffBackend>(
             )?;
             let model = match network {
                 TrainingNetwork::Autoencoder(model) => {
-                    let rows = ScaledRows::new(&scaler, &fit_train);
                     let errors = crate::scoring::cpu::autoencoder_errors(
                         &model,
-                        rows.features().as_flattened(),
+                        train_rows.features().as_flattened(),
                     );
                     DetectorModel::Autoencoder {
                         model,
@@ -362,9 +362,8 @@ fn positive_weight(
 #[allow(clippy::too_many_arguments)]
 fn fit_network<B: AutodiffBackend>(
     config: &TrainingConfig,
-    train: &BethDataset,
-    validation: &BethDataset,
-    scaler: &FeatureScaler,
+    train: ScaledRows,
+    validation: ScaledRows,
     positive_weight: f64,
     artifact_dir: &Path,
     progress: Progress,
@@ -383,8 +382,8 @@ fn fit_network<B: AutodiffBackend>(
         train_loader = train_loader.num_workers(config.num_workers);
         valid_loader = valid_loader.num_workers(config.num_workers);
     }
-    let train_loader = train_loader.build(ScaledRows::new(scaler, train));
-    let valid_loader = valid_loader.build(ScaledRows::new(scaler, validation));
+    let train_loader = train_loader.build(train);
+    let valid_loader = valid_loader.build(validation);
 
     let sinks: [Arc<Mutex<Vec<f64>>>; 7] = Default::default();
     use BinaryMetricKind as K;

@@ -194,6 +194,9 @@ pub fn probability(logit: f32) -> f32 {
 /// A tensor's values as f32, read back from any backend (weights for export and the CPU
 /// scorer).
 pub(crate) fn f32_values<B: Backend, const D: usize>(tensor: Tensor<B, D>) -> Vec<f32> {
+    if let Some(values) = crate::backend::ndarray_f32_values(&tensor) {
+        return values;
+    }
     tensor
         .into_data()
         .convert::<f32>()

@@ -102,7 +102,7 @@ pub fn loss_and_gradients(
         members,
         inputs,
         hidden1: h1,
-        hidden2: h2,
+        ..
     } = shape;
     let rows = targets.len();
     for (parameter, size) in parameters.iter().zip(shape.parameter_sizes()) {
@@ -113,37 +113,23 @@ pub fn loss_and_gradients(
         assert_eq!(masks.len(), members * rows * h1, "dropout masks");
     }
     let mut gradients = shape.parameter_sizes().map(|size| vec![0.0f32; size]);
-    let [w1, b1, w2, b2, w3, b3] = parameters;
-    let [gw1, gb1, gw2, gb2, gw3, gb3] = &mut gradients;
-    let jobs: Vec<_> = (w1
-        .chunks_exact(inputs * h1)
-        .zip(gw1.chunks_exact_mut(inputs * h1)))
-    .zip(b1.chunks_exact(h1).zip(gb1.chunks_exact_mut(h1)))
-    .zip(w2.chunks_exact(h1 * h2).zip(gw2.chunks_exact_mut(h1 * h2)))
-    .zip(b2.chunks_exact(h2).zip(gb2.chunks_exact_mut(h2)))
-    .zip(w3.chunks_exact(h2).zip(gw3.chunks_exact_mut(h2)))
-    .zip(b3.iter().zip(gb3.iter_mut()))
-    .enumerate()
-    .map(|(m, (((((w1, b1), w2), b2), w3), b3))| Member {
-        parameters: Layers {
-            w1: w1.0,
-            b1: b1.0,
-            w2: w2.0,
-            b2: b2.0,
-            w3: w3.0,
-            b3: *b3.0,
-        },
-        gradients: Layers {
-            w1: w1.1,
-            b1: b1.1,
-            w2: w2.1,
-            b2: b2.1,
-            w3: w3.1,
-            b3: b3.1,
-        },
-        mask: masks.map(|masks| &masks[m * rows * h1..][..rows * h1]),
-    })
-    .collect();
+    // Each member's share of every parameter, and of every gradient (its own to write).
+    let share = shape.parameter_sizes().map(|size| size / members);
+    let mut gradient_parts = {
+        let mut share = share.into_iter();
+        gradients
+            .each_mut()
+            .map(|g| g.chunks_exact_mut(share.next().expect("six parameters")))
+    };
+    let jobs: Vec<Member<'_>> = (0..members)
+        .map(|m| Member {
+            parameters: std::array::from_fn(|i| &parameters[i][m * share[i]..][..share[i]]),
+            gradients: gradient_parts
+                .each_mut()
+                .map(|parts| parts.next().expect("a part per member")),
+            mask: masks.map(|masks| &masks[m * rows * h1..][..rows * h1]),
+        })
+        .collect();
     let batch = Batch {
         shape,
         features,
@@ -181,22 +167,12 @@ struct Batch<'a> {
     scale: f32,
 }
 
-/// One member's parameters (`Layers<&[f32], f32>`), the parts of the gradients it owns
-/// (`Layers<&mut [f32], &mut f32>`), and its dropout mask.
+/// One member's parameters and the parts of the gradients it owns (`w1, b1, w2, b2, w3, b3`,
+/// as [`loss_and_gradients`] takes them), and its dropout mask.
 struct Member<'a> {
-    parameters: Layers<&'a [f32], f32>,
-    gradients: Layers<&'a mut [f32], &'a mut f32>,
+    parameters: [&'a [f32]; 6],
+    gradients: [&'a mut [f32]; 6],
     mask: Option<&'a [f32]>,
-}
-
-/// Something per parameter of one network: `w1, b1, w2, b2, w3` and the output bias `b3`.
-struct Layers<S, T> {
-    w1: S,
-    b1: S,
-    w2: S,
-    b2: S,
-    w3: S,
-    b3: T,
 }
 
 impl Batch<'_> {
@@ -249,26 +225,11 @@ fn compute(batch: &Batch<'_>, member: Member<'_>) -> f32 {
     } = *batch;
     let rows = targets.len();
     let Member {
-        parameters:
-            Layers {
-                w1,
-                b1,
-                w2,
-                b2,
-                w3,
-                b3,
-            },
-        gradients:
-            Layers {
-                w1: gw1,
-                b1: gb1,
-                w2: gw2,
-                b2: gb2,
-                w3: gw3,
-                b3: gb3,
-            },
+        parameters: [w1, b1, w2, b2, w3, b3],
+        gradients: [gw1, gb1, gw2, gb2, gw3, gb3],
         mask,
     } = member;
+    let b3 = b3[0];
     let no_mask;
     let mask = match mask {
         Some(mask) => mask,
@@ -322,7 +283,7 @@ fn compute(batch: &Batch<'_>, member: Member<'_>) -> f32 {
         }
 
         // Backward, layer by layer.
-        *gb3 = dz.iter().sum();
+        gb3[0] = dz.iter().sum();
         for (((g2, a2), r2), &dz) in g2
             .chunks_exact_mut(h2)
             .zip(a2.chunks_exact(h2))

@@ -88,12 +88,17 @@ impl BackendChoice {
 /// small network there (`training::host_step`, the optimiser), where burn's per-operation
 /// cost would outweigh the arithmetic.
 pub fn computes_on_host<B: burn::prelude::Backend>() -> bool {
-    use std::any::TypeId;
     #[cfg(feature = "flex")]
-    if TypeId::of::<B>() == TypeId::of::<Flex>() {
+    if same_type::<B, Flex>() {
         return true;
     }
-    TypeId::of::<B>() == TypeId::of::<NdArray>()
+    same_type::<B, NdArray>()
+}
+
+/// Whether `T` is `U`: how the crate recognises a backend where burn gives a generic `B` no
+/// way to ask.
+pub(crate) fn same_type<T: 'static, U: 'static>() -> bool {
+    std::any::TypeId::of::<T>() == std::any::TypeId::of::<U>()
 }
 
 /// A tensor's f32 values copied straight from its memory, when `B` is burn-ndarray and the
@@ -108,7 +113,7 @@ pub(crate) fn ndarray_f32_values<B: burn::prelude::Backend, const D: usize>(
 ) -> Option<Vec<f32>> {
     use burn::tensor::TensorPrimitive;
     use burn_ndarray::NdArrayTensor;
-    if std::any::TypeId::of::<B>() != std::any::TypeId::of::<NdArray>() {
+    if !same_type::<B, NdArray>() {
         return None;
     }
     let TensorPrimitive::Float(primitive) = tensor.clone().into_primitive() else {

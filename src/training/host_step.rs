@@ -34,7 +34,7 @@ use burn::tensor::ops::FloatTensor;
 use burn::tensor::{TensorData, TensorMetadata, TensorPrimitive};
 
 use super::batch::BethBatch;
-use crate::backend::computes_on_host;
+use crate::backend::{computes_on_host, same_type};
 use crate::models::dropout;
 use crate::models::mlp::f32_values;
 
@@ -389,7 +389,7 @@ fn column_sums(matrix: &[f32], width: usize, sums: &mut [f32]) {
 /// Whether [`training_loss`] runs on `B`: burn's autodiff over a CPU backend
 /// ([`computes_on_host`]).
 fn runs_on<B: AutodiffBackend>() -> bool {
-    computes_on_host::<B::InnerBackend>() && is::<B, Autodiff<B::InnerBackend>>()
+    computes_on_host::<B::InnerBackend>() && same_type::<B, Autodiff<B::InnerBackend>>()
 }
 
 /// A network's parameters as the host step reads them.
@@ -442,11 +442,6 @@ fn training_loss_on<B: AutodiffBackend, I: Backend>(
     );
     let loss: FloatTensor<B> = cast(loss).expect("B is Autodiff<I>");
     Tensor::from_primitive(TensorPrimitive::Float(loss))
-}
-
-/// Whether `T` is `U`.
-fn is<T: 'static, U: 'static>() -> bool {
-    std::any::TypeId::of::<T>() == std::any::TypeId::of::<U>()
 }
 
 /// `value` as a `U`, when `T` is `U`.

@@ -6,7 +6,7 @@ mod dataset;
 mod reader;
 mod record;
 mod rng;
-pub(crate) use rng::Rng;
+pub(crate) use rng::{Rng, split_mix64_at};
 mod schema;
 mod splits;
 pub mod synth;

@@ -12,6 +12,8 @@
 use burn::prelude::*;
 use burn::tensor::{Distribution, TensorData};
 
+use crate::data::split_mix64_at;
+
 /// Dropout with probability `prob` of zeroing an element, as `burn::nn::Dropout::forward`.
 pub fn dropout<B: Backend, const D: usize>(input: Tensor<B, D>, prob: f64) -> Tensor<B, D> {
     if !B::ad_enabled(&input.device()) || prob == 0.0 {
@@ -79,15 +81,6 @@ fn fill(mask: &mut [u32], state: u64, threshold: u64, scale_bits: u32) {
     }
 }
 
-/// SplitMix64 (Steele, Lea and Flood, 2014): its `calls`-th output from `state`.
-#[inline(always)]
-fn split_mix64_at(state: u64, calls: u64) -> u64 {
-    let mut z = state.wrapping_add(calls.wrapping_mul(0x9e37_79b9_7f4a_7c15));
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -139,22 +132,6 @@ mod tests {
         let x = Tensor::<Train, 1>::from_floats(values.as_slice(), &device);
         let y: Vec<f32> = dropout(x, 0.0).into_data().into_vec().unwrap();
         assert_eq!(y, values);
-    }
-
-    /// SplitMix64's published outputs for seed 1234567 (Vigna's reference `splitmix64.c`).
-    #[test]
-    fn split_mix64_matches_the_reference_outputs() {
-        let outputs: Vec<u64> = (1..=5).map(|i| split_mix64_at(1_234_567, i)).collect();
-        assert_eq!(
-            outputs,
-            [
-                6_457_827_717_110_365_317,
-                3_203_168_211_198_807_973,
-                9_817_491_932_198_370_423,
-                4_593_380_528_125_082_431,
-                16_408_922_859_458_223_821,
-            ]
-        );
     }
 
     /// The AVX-512 loop and the portable one write the same mask, for every tail length.

@@ -519,16 +519,11 @@ fn host_loss<I: Backend, C: CheckpointStrategy>(
 mod tests {
     use super::*;
 
-    /// Values in [-1, 1) from a fixed linear congruential sequence.
+    /// Values in [-1, 1) from the crate's generator.
     fn values(count: usize, seed: u64) -> Vec<f32> {
-        let mut state = seed;
+        let mut rng = crate::data::Rng::new(seed);
         (0..count)
-            .map(|_| {
-                state = state
-                    .wrapping_mul(6_364_136_223_846_793_005)
-                    .wrapping_add(1_442_695_040_888_963_407);
-                (state >> 40) as f32 / (1u64 << 23) as f32 - 1.0
-            })
+            .map(|_| (rng.unit() * 2.0 - 1.0) as f32)
             .collect()
     }
 

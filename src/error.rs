@@ -165,6 +165,19 @@ pub enum Error {
     #[error("training: {0}")]
     Training(String),
 
+    /// The NATS server could not be reached, or JetStream refused an operation. `server` is
+    /// the server's address with any user, password or token removed; `message` never holds
+    /// them either.
+    #[error("NATS {server}: {operation}: {message}")]
+    Nats {
+        /// The server, without credentials.
+        server: String,
+        /// What was being done (`connect`, `create stream TRACEE`, `publish`, …).
+        operation: String,
+        /// Why it failed.
+        message: String,
+    },
+
     /// A JSON document (scaler, report) could not be read or written.
     #[error("{}: {source}", path.display())]
     Json {

@@ -35,6 +35,8 @@ pub mod detector;
 mod error;
 pub mod evaluation;
 pub mod features;
+#[cfg(feature = "nats")]
+pub mod fleet;
 pub mod models;
 pub mod plots;
 pub mod report;

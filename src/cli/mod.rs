@@ -7,8 +7,14 @@ mod calibrate;
 mod eval;
 mod inspect;
 mod interop;
+#[cfg(feature = "nats")]
+mod nats;
+#[cfg(feature = "nats")]
+mod publish;
 mod report;
 mod score;
+#[cfg(feature = "nats")]
+mod score_nats;
 #[cfg(feature = "serve")]
 mod serve;
 mod synth;
@@ -55,6 +61,12 @@ enum Command {
     /// Example: beth-detect serve --model detector --alerts alerts.jsonl --output-format falco
     #[cfg(feature = "serve")]
     Serve(serve::Args),
+    /// Publish events (Tracee JSON lines or BETH CSV) into a NATS JetStream stream for fleet
+    /// scoring with `score --nats`.
+    ///
+    /// Example: beth-detect publish --nats nats://127.0.0.1:4222 events.jsonl
+    #[cfg(feature = "nats")]
+    Publish(publish::Args),
     /// Make a detector from the PyTorch notebook's trained model and its scaler statistics.
     ///
     /// Example: beth-detect import-torch model.pt --scaler scaler.json --out detector
@@ -87,6 +99,8 @@ pub fn run(cli: Cli) -> beth_detect::Result<()> {
         Command::Score(args) => score::run(args),
         #[cfg(feature = "serve")]
         Command::Serve(args) => serve::run(args),
+        #[cfg(feature = "nats")]
+        Command::Publish(args) => publish::run(args),
         Command::ImportTorch(args) => interop::import(args),
         Command::Export(args) => interop::export(args),
         Command::Completions { shell } => {

@@ -82,9 +82,23 @@ pub struct Args {
     /// Backend: `ndarray`, `flex` (default) or `wgpu` (needs the `wgpu` cargo feature).
     #[arg(long, default_value_t = BackendChoice::DEFAULT)]
     backend: BackendChoice,
+    #[cfg(feature = "nats")]
+    #[command(flatten)]
+    fleet: super::score_nats::FleetArgs,
 }
 
 pub fn run(args: Args) -> Result<()> {
+    #[cfg(feature = "nats")]
+    if args.fleet.nats.is_some() {
+        if args.input.is_some() || args.input_flag.is_some() || args.output.is_some() {
+            return Err(Error::InvalidConfig {
+                name: "score --nats",
+                expected: "no input or output file: events come from the stream, alerts go to BETH_ALERTS",
+                found: "an input or --output".into(),
+            });
+        }
+        return super::score_nats::run(&args.model, &args.fleet, args.json);
+    }
     with_backend!(args.backend, |B| run_on::<B>(args))
 }
 

@@ -9,6 +9,8 @@ mod rng;
 pub(crate) use rng::{Rng, split_mix64_at};
 mod schema;
 mod splits;
+mod tracee;
+pub(crate) use tracee::{TraceeFields, decode_tracee_fields};
 pub mod synth;
 
 pub use dataset::{BethDataset, BethItem, ColumnSummary, EventColumns};

@@ -1,6 +1,6 @@
 //! Streaming readers: one event at a time, in constant memory, from any BETH format.
 
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use std::fs::File;
 use std::io::Read;
 use std::ops::Range;
@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use super::record::{self, FieldAction, MAX_RECORD_BYTES, NumberError, Split};
 use super::schema::{Column, CsvLayout, Schema};
+use super::tracee::decode_tracee;
 use crate::error::{Error, Position, Result, show_bytes};
 
 /// One kernel event: the numeric fields of a BETH record.
@@ -122,79 +123,6 @@ pub(crate) fn is_blank_record(buf: &[u8], fields: &[Range<usize>]) -> bool {
     fields.len() == 1 && fields[0].is_empty() && buf.first() != Some(&b'"')
 }
 
-/// The event fields of Tracee's classic JSON output that the crate reads; the rest (context,
-/// container, args) are skipped without being decoded.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct TraceeEvent {
-    #[serde(rename = "timestamp")]
-    _timestamp: f64,
-    process_id: u32,
-    thread_id: u32,
-    parent_process_id: u32,
-    user_id: u32,
-    mount_namespace: u64,
-    #[serde(deserialize_with = "number_or_string")]
-    event_id: u32,
-    args_num: u32,
-    return_value: i64,
-}
-
-/// Tracee prints `eventId` as a string (`"257"`); older versions printed a number. A visitor
-/// that takes either, so nothing is buffered and no error is built on the way.
-fn number_or_string<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<u32, D::Error> {
-    struct EventId;
-    impl serde::de::Visitor<'_> for EventId {
-        type Value = u32;
-        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str("a non-negative 32-bit integer, or one as a string")
-        }
-        fn visit_u64<E: serde::de::Error>(self, v: u64) -> std::result::Result<u32, E> {
-            u32::try_from(v).map_err(|_| E::custom(format!("eventId: {v} is out of range")))
-        }
-        fn visit_i64<E: serde::de::Error>(self, v: i64) -> std::result::Result<u32, E> {
-            u32::try_from(v).map_err(|_| E::custom(format!("eventId: {v} is out of range")))
-        }
-        fn visit_str<E: serde::de::Error>(self, s: &str) -> std::result::Result<u32, E> {
-            s.parse().map_err(|_| {
-                E::custom(format!(
-                    "eventId: expected a non-negative integer, found {s:?}"
-                ))
-            })
-        }
-    }
-    d.deserialize_any(EventId)
-}
-
-pub(crate) fn decode_tracee(line: &[u8]) -> std::result::Result<BethEvent, String> {
-    // JSON is UTF-8 (RFC 8259), and serde skips the fields it ignores without checking them;
-    // a line that is not UTF-8 would be passed on as invalid JSON by `score`.
-    // Validated once here; `from_str` then trusts it.
-    let text = std::str::from_utf8(line)
-        .map_err(|e| format!("invalid UTF-8 at byte {} of the line", e.valid_up_to()))?;
-    let t: TraceeEvent = serde_json::from_str(text).map_err(|e| explain_tracee_error(line, e))?;
-    // The same range as the CSV readers (namespace ids are 32-bit inode numbers in practice).
-    if t.mount_namespace > i64::MAX as u64 {
-        return Err(format!(
-            "`mountNamespace`: expected a non-negative integer no larger than {}, found {}",
-            i64::MAX,
-            t.mount_namespace
-        ));
-    }
-    Ok(BethEvent {
-        process_id: t.process_id,
-        thread_id: t.thread_id,
-        parent_process_id: t.parent_process_id,
-        user_id: t.user_id,
-        mount_namespace: t.mount_namespace,
-        event_id: t.event_id,
-        args_num: t.args_num,
-        return_value: t.return_value,
-        sus: 0,
-        evil: 0,
-    })
-}
-
 /// Decodes one Tracee JSON line (without its terminator); `position` says where it was, and is
 /// called only if the line is bad (no path is copied per good line).
 pub fn decode_tracee_record(line: &[u8], position: impl FnOnce() -> Position) -> Result<BethEvent> {
@@ -203,58 +131,6 @@ pub fn decode_tracee_record(line: &[u8], position: impl FnOnce() -> Position) ->
         expected: "a Tracee JSON event object".into(),
         found: message,
     })
-}
-
-/// What a line of Tracee's nested event structure is told.
-const NESTED_TRACEE: &str = "Tracee's nested event structure (`workload.process…`, arguments in `data[]`: its main branch after v0.24.1), which has no `mountNamespace` and no `argsNum`, both needed here; Tracee v0.24.1 and earlier write the classic format (`tracee --output json`)";
-
-/// serde's message for a wrong type does not name the field; on that (rare) path the line is
-/// parsed again as a plain JSON value to find which field it was.
-fn explain_tracee_error(line: &[u8], error: serde_json::Error) -> String {
-    const FIELDS: [(&str, &str); 9] = [
-        ("timestamp", "a number"),
-        ("processId", "a non-negative 32-bit integer"),
-        ("threadId", "a non-negative 32-bit integer"),
-        ("parentProcessId", "a non-negative 32-bit integer"),
-        ("userId", "a non-negative 32-bit integer"),
-        ("mountNamespace", "a non-negative 63-bit integer"),
-        (
-            "eventId",
-            "a non-negative 32-bit integer (or one as a string)",
-        ),
-        ("argsNum", "a non-negative 32-bit integer"),
-        ("returnValue", "a 64-bit integer"),
-    ];
-    let Ok(serde_json::Value::Object(object)) = serde_json::from_slice::<serde_json::Value>(line)
-    else {
-        return error.to_string();
-    };
-    if object.get("workload").is_some_and(|w| w.is_object()) && !object.contains_key("processId") {
-        return NESTED_TRACEE.to_string();
-    }
-    for (name, expected) in FIELDS {
-        let Some(value) = object.get(name) else {
-            continue;
-        };
-        let fits = match name {
-            "timestamp" => value.is_number(),
-            "mountNamespace" => value.as_u64().is_some_and(|v| i64::try_from(v).is_ok()),
-            "returnValue" => value.is_i64(),
-            "eventId" => {
-                value.as_u64().is_some_and(|v| u32::try_from(v).is_ok())
-                    || value.as_str().is_some_and(|t| t.parse::<u32>().is_ok())
-            }
-            _ => value.as_u64().is_some_and(|v| u32::try_from(v).is_ok()),
-        };
-        if !fits {
-            let mut shown = value.to_string();
-            if shown.len() > 40 {
-                shown = format!("{}…", &shown[..shown.floor_char_boundary(40)]);
-            }
-            return format!("`{name}`: expected {expected}, found {shown}");
-        }
-    }
-    error.to_string()
 }
 
 const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
@@ -295,9 +171,12 @@ pub struct EventReader<R> {
     header: Vec<u8>,
     record: Range<usize>,
     record_line: u64,
+    record_byte: u64,
     next_line: u64,
     next_byte: u64,
     stopped: bool,
+    /// Tracee lines are handed out undecoded (see [`Self::leave_tracee_lines_undecoded`]).
+    undecoded_tracee: bool,
 }
 
 impl EventReader<File> {
@@ -324,9 +203,11 @@ impl<R: Read> EventReader<R> {
             header: Vec::new(),
             record: 0..0,
             record_line: 0,
+            record_byte: 0,
             next_line: 1,
             next_byte: 0,
             stopped: false,
+            undecoded_tracee: false,
         };
         reader.detect()?;
         Ok(reader)
@@ -369,6 +250,18 @@ impl<R: Read> EventReader<R> {
     /// The 1-based line on which the record last returned (or rejected) starts.
     pub fn record_line(&self) -> u64 {
         self.record_line
+    }
+
+    /// The 0-based byte offset at which the record last returned (or rejected) starts.
+    pub fn record_byte(&self) -> u64 {
+        self.record_byte
+    }
+
+    /// From now on a Tracee JSON line is only found, not decoded: [`Self::read_event`] returns
+    /// a default event for it, and the caller decodes [`Self::record_bytes`] itself — on several
+    /// cores at once, which is what the streaming scorer does. CSV input is unaffected.
+    pub(crate) fn leave_tracee_lines_undecoded(&mut self) {
+        self.undecoded_tracee = true;
     }
 
     fn record_position(&self) -> Position {
@@ -541,6 +434,7 @@ impl<R: Read> EventReader<R> {
 
     fn consume(&mut self, len: usize, newlines: u64) {
         self.record_line = self.next_line;
+        self.record_byte = self.next_byte;
         self.record =
             self.start..self.start + trim_terminator(&self.buf[self.start..self.start + len]).len();
         self.start += len;
@@ -614,6 +508,10 @@ impl<R: Read> EventReader<R> {
             self.next_byte += len as u64;
             self.next_line += newlines;
             return Step::Blank;
+        }
+        if self.undecoded_tracee {
+            self.consume(len, newlines);
+            return Step::Event(BethEvent::default());
         }
         let (path, line_number, byte) = (&self.path, self.next_line, self.next_byte);
         let result = decode_tracee_record(line, || Position {

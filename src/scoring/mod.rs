@@ -47,4 +47,7 @@ pub mod stream;
 
 pub use cpu::CpuScorer;
 pub use output::OutputFormat;
-pub use stream::{BodyScore, BodyScorer, LiveInput, ScoreOptions, ScoreSummary, score_stream};
+pub use stream::{
+    BadLine, BodyScore, BodyScorer, LineAlert, LinesScore, LiveInput, ScoreOptions, ScoreSummary,
+    score_stream,
+};

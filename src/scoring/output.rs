@@ -123,7 +123,7 @@ impl LineWriter {
 }
 
 /// The columns of a CSV header line; none for Tracee JSON (an empty header).
-pub(super) fn split_header(header: &[u8]) -> Vec<String> {
+pub fn split_header(header: &[u8]) -> Vec<String> {
     if header.is_empty() {
         return Vec::new();
     }

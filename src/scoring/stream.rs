@@ -12,7 +12,7 @@ use burn::prelude::Backend;
 use super::cpu::CpuScorer;
 use super::explain::{Explainer, Reason};
 use super::output::{LineWriter, OutputFormat, split_header};
-use crate::data::{BethEvent, EventReader, Schema};
+use crate::data::{BethEvent, EventReader, Schema, TraceeFields, decode_tracee_fields};
 use crate::detector::Detector;
 use crate::error::{Error, Result};
 use crate::features::{FEATURE_WIDTH, FeatureScaler};
@@ -162,6 +162,9 @@ struct Pending {
     bytes: Vec<u8>,
     /// Each record's bytes in `bytes`.
     ranges: Vec<Range<usize>>,
+    /// Each record's line and byte offset, kept for Tracee lines, which are decoded a batch
+    /// at a time.
+    positions: Vec<(u64, u64)>,
 }
 
 impl Pending {
@@ -170,6 +173,7 @@ impl Pending {
             events: Vec::with_capacity(events),
             bytes: Vec::new(),
             ranges: Vec::with_capacity(events),
+            positions: Vec::new(),
         }
     }
 
@@ -177,6 +181,62 @@ impl Pending {
         self.events.clear();
         self.bytes.clear();
         self.ranges.clear();
+        self.positions.clear();
+    }
+
+    /// Decodes a batch of undecoded Tracee lines on every core. A bad line is skipped and
+    /// counted in `skipped` when `skip_bad`; otherwise the batch ends before it and its error
+    /// is returned — the same output, line for line, as decoding one line at a time.
+    fn decode_tracee_lines(
+        &mut self,
+        path: &Path,
+        required: TraceeFields,
+        skip_bad: bool,
+        skipped: &mut ScoreSummary,
+    ) -> Option<Result<()>> {
+        use rayon::prelude::*;
+        let bytes = &self.bytes;
+        let decoded: Vec<std::result::Result<BethEvent, String>> = self
+            .ranges
+            .par_iter()
+            // Small batches (live input) stay on this thread: waking the pool costs more.
+            .with_min_len(512)
+            .map(|range| decode_tracee_fields(&bytes[range.clone()], required))
+            .collect();
+        let mut kept = 0;
+        for (i, result) in decoded.into_iter().enumerate() {
+            match result {
+                Ok(event) => {
+                    self.events[kept] = event;
+                    self.ranges[kept] = self.ranges[i].clone();
+                    kept += 1;
+                }
+                Err(message) => {
+                    let (line, byte) = self.positions[i];
+                    let error = Error::Record {
+                        position: crate::error::Position {
+                            path: path.to_path_buf(),
+                            line,
+                            byte,
+                        },
+                        expected: "a Tracee JSON event object".into(),
+                        found: message,
+                    };
+                    if !skip_bad {
+                        self.events.truncate(kept);
+                        self.ranges.truncate(kept);
+                        return Some(Err(error));
+                    }
+                    skipped.skipped += 1;
+                    if skipped.first_skipped.len() < SKIPPED_KEPT {
+                        skipped.first_skipped.push((line, error.to_string()));
+                    }
+                }
+            }
+        }
+        self.events.truncate(kept);
+        self.ranges.truncate(kept);
+        None
     }
 }
 
@@ -228,7 +288,8 @@ pub fn score_stream<B: Backend, R: Read + Send, W: Write>(
     std::thread::scope(|scope| {
         let (full, batches) = sync_channel::<ReadBatch>(1);
         let (spares, spare) = channel::<Pending>();
-        let reading = scope.spawn(move || read_batches(reader, options, full, spare));
+        let required = TraceeFields::for_columns(&detector.scaler().feature_set().columns());
+        let reading = scope.spawn(move || read_batches(reader, options, required, full, spare));
         let mut summary = ScoreSummary::default();
         let written = (|| {
             for (mut pending, after) in &batches {
@@ -240,7 +301,7 @@ pub fn score_stream<B: Backend, R: Read + Send, W: Write>(
                             &pending.ranges,
                             &mut model,
                             options.only_alerts,
-                            |line| out.write_all(line),
+                            |_, _, line| out.write_all(line),
                         )
                         .map_err(io)?;
                     summary.events += events;
@@ -278,11 +339,18 @@ pub fn score_stream<B: Backend, R: Read + Send, W: Write>(
 fn read_batches<R: Read>(
     reader: &mut EventReader<R>,
     options: &ScoreOptions,
+    required: TraceeFields,
     full: SyncSender<ReadBatch>,
     spare: Receiver<Pending>,
 ) -> ScoreSummary {
     let mut skipped = ScoreSummary::default();
     let mut pending = Pending::with_capacity(options.batch_size);
+    // Tracee lines are only found here and decoded a batch at a time on every core: decoding
+    // JSON is most of the work of scoring it.
+    let tracee = reader.schema() == Schema::Tracee;
+    if tracee {
+        reader.leave_tracee_lines_undecoded();
+    }
     loop {
         let after: Option<Result<()>> = match reader.read_event() {
             Some(Err(e)) if e.is_would_block() => {
@@ -296,6 +364,11 @@ fn read_batches<R: Read>(
                 let start = pending.bytes.len();
                 pending.bytes.extend_from_slice(reader.record_bytes());
                 pending.ranges.push(start..pending.bytes.len());
+                if tracee {
+                    pending
+                        .positions
+                        .push((reader.record_line(), reader.record_byte()));
+                }
                 if pending.events.len() < options.batch_size {
                     continue;
                 }
@@ -314,6 +387,13 @@ fn read_batches<R: Read>(
             Some(Err(e)) => Some(Err(e)),
             None => Some(Ok(())),
         };
+        let after = if tracee {
+            pending
+                .decode_tracee_lines(reader.path(), required, options.skip_bad, &mut skipped)
+                .or(after)
+        } else {
+            after
+        };
         let last = after.is_some();
         if full.send((pending, after)).is_err() || last {
             return skipped;
@@ -324,14 +404,16 @@ fn read_batches<R: Read>(
     }
 }
 
-/// Scores request bodies of Tracee JSON lines held in memory, all or nothing: what `serve`
-/// does with each POST. The alert lines are byte for byte those [`score_stream`] writes with
-/// `only_alerts` and the same format.
+/// Scores request bodies and messages of Tracee JSON lines held in memory: what `serve` does
+/// with each POST ([`score`](Self::score), all or nothing) and what a fleet scorer does with
+/// each message ([`score_lines`](Self::score_lines), line by line). The alert lines are byte
+/// for byte those [`score_stream`] writes with `only_alerts` and the same format.
 #[derive(Debug, Clone)]
 pub struct BodyScorer {
     kind: &'static str,
     cpu: CpuScorer,
     batch: BatchScorer,
+    required: TraceeFields,
 }
 
 /// What one body held.
@@ -341,6 +423,40 @@ pub struct BodyScore {
     pub events: u64,
     /// One output line per alert, each ending in `\n`.
     pub alerts: Vec<Vec<u8>>,
+}
+
+/// What one body held, line by line: its good lines scored, its bad lines kept with their
+/// errors.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LinesScore {
+    /// Events scored.
+    pub events: u64,
+    /// The alerts, in line order.
+    pub alerts: Vec<LineAlert>,
+    /// The lines that are not events, in line order.
+    pub bad: Vec<BadLine>,
+}
+
+/// One alert of a body.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LineAlert {
+    /// The 1-based line of the body it came from.
+    pub line: u64,
+    /// The event's score.
+    pub score: f32,
+    /// The output line, ending in `\n`.
+    pub text: Vec<u8>,
+}
+
+/// A line of a body that is not an event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadLine {
+    /// Its 1-based line in the body.
+    pub line: u64,
+    /// Its bytes in the body (without the line terminator).
+    pub bytes: Range<usize>,
+    /// Why it is not an event.
+    pub error: String,
 }
 
 impl BodyScorer {
@@ -362,6 +478,7 @@ impl BodyScorer {
                 detector,
                 LineWriter::new(detector, format, explain, Vec::new()),
             ),
+            required: TraceeFields::for_columns(&detector.scaler().feature_set().columns()),
         })
     }
 
@@ -370,44 +487,116 @@ impl BodyScorer {
         self.kind
     }
 
+    /// The detector's threshold.
+    pub fn threshold(&self) -> f64 {
+        self.batch.lines.threshold
+    }
+
     /// Parses every line of `body` first (the first bad one is the error, and nothing is
     /// scored), then scores them. `name` is what errors call the body.
     pub fn score(&self, body: &[u8], name: &Path) -> Result<BodyScore> {
         let mut events = Vec::new();
         // Records are scored and written from the body itself, not copied.
         let mut ranges = Vec::new();
-        let mut start = 0;
-        let mut line = 1u64;
-        while start < body.len() {
-            let end = memchr::memchr(b'\n', &body[start..]).map_or(body.len(), |i| start + i);
-            let mut record = start..end;
-            if body[..end].ends_with(b"\r") {
-                record.end -= 1;
-            }
-            let bytes = &body[record.clone()];
-            if !bytes.iter().all(u8::is_ascii_whitespace) {
-                let position = || crate::error::Position {
-                    path: name.to_path_buf(),
-                    line,
-                    byte: start as u64,
-                };
-                events.push(crate::data::decode_tracee_record(bytes, position)?);
-                ranges.push(record);
-            }
-            start = end + 1;
-            line += 1;
+        for (line, record, start) in body_lines(body) {
+            let position = || crate::error::Position {
+                path: name.to_path_buf(),
+                line,
+                byte: start as u64,
+            };
+            let event =
+                decode_tracee_fields(&body[record.clone()], self.required).map_err(|message| {
+                    Error::Record {
+                        position: position(),
+                        expected: "a Tracee JSON event object".into(),
+                        found: message,
+                    }
+                })?;
+            events.push(event);
+            ranges.push(record);
         }
         let mut alerts = Vec::new();
         let mut model = |rows: &[f32]| self.cpu.score(rows);
         let (events, _) = self
             .batch
-            .score(&events, body, &ranges, &mut model, true, |line| {
+            .score(&events, body, &ranges, &mut model, true, |_, _, line| {
                 alerts.push(line.to_vec());
                 Ok(())
             })
             .map_err(|e| Error::io(name, e))?;
         Ok(BodyScore { events, alerts })
     }
+
+    /// Scores every line of `body` that is an event and keeps the others, with their errors,
+    /// for the caller to set aside: one bad line never holds up its neighbours.
+    pub fn score_lines(&self, body: &[u8]) -> LinesScore {
+        let mut events = Vec::new();
+        let mut ranges = Vec::new();
+        let mut lines = Vec::new();
+        let mut bad = Vec::new();
+        for (line, record, _) in body_lines(body) {
+            match decode_tracee_fields(&body[record.clone()], self.required) {
+                Ok(event) => {
+                    events.push(event);
+                    ranges.push(record);
+                    lines.push(line);
+                }
+                Err(error) => bad.push(BadLine {
+                    line,
+                    bytes: record,
+                    error,
+                }),
+            }
+        }
+        let mut alerts = Vec::new();
+        let mut model = |rows: &[f32]| self.cpu.score(rows);
+        // Writing into memory cannot fail.
+        let (events, _) = self
+            .batch
+            .score(
+                &events,
+                body,
+                &ranges,
+                &mut model,
+                true,
+                |i, score, text| {
+                    alerts.push(LineAlert {
+                        line: lines[i],
+                        score,
+                        text: text.to_vec(),
+                    });
+                    Ok(())
+                },
+            )
+            .unwrap_or_default();
+        LinesScore {
+            events,
+            alerts,
+            bad,
+        }
+    }
+}
+
+/// The non-blank lines of a body: (1-based line, bytes without the terminator, start offset).
+fn body_lines(body: &[u8]) -> impl Iterator<Item = (u64, Range<usize>, usize)> + '_ {
+    let mut start = 0;
+    let mut line = 0u64;
+    std::iter::from_fn(move || {
+        while start < body.len() {
+            let end = memchr::memchr(b'\n', &body[start..]).map_or(body.len(), |i| start + i);
+            let mut record = start..end;
+            if body[..end].ends_with(b"\r") {
+                record.end -= 1;
+            }
+            let record_start = start;
+            start = end + 1;
+            line += 1;
+            if !body[record.clone()].iter().all(u8::is_ascii_whitespace) {
+                return Some((line, record, record_start));
+            }
+        }
+        None
+    })
 }
 
 /// Scores a batch of records, explains its alerts, and writes the lines. Built once per run
@@ -436,7 +625,7 @@ impl BatchScorer {
         ranges: &[Range<usize>],
         model: &mut dyn FnMut(&[f32]) -> Vec<f32>,
         only_alerts: bool,
-        mut write: impl FnMut(&[u8]) -> std::io::Result<()>,
+        mut write: impl FnMut(usize, f32, &[u8]) -> std::io::Result<()>,
     ) -> std::io::Result<(u64, u64)> {
         let mut features = vec![0.0f32; events.len() * FEATURE_WIDTH];
         for (e, row) in events.iter().zip(features.chunks_exact_mut(FEATURE_WIDTH)) {
@@ -460,7 +649,7 @@ impl BatchScorer {
             let reasons = reasons.as_ref().map(|r| r[i].as_slice());
             self.lines
                 .write(record, score, alert[i], reasons, now, &mut line)?;
-            write(&line)?;
+            write(i, score, &line)?;
         }
         Ok((events.len() as u64, alerts))
     }

@@ -11,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{assert_success, fixture_detector_with_threshold};
+use common::{assert_success, fixture_detector_with_threshold, tracee_events};
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_beth-detect");
@@ -26,39 +26,6 @@ fn fixture(path: &str) -> PathBuf {
 /// and quiet events on the real rows.
 fn detector(dir: &Path) -> PathBuf {
     fixture_detector_with_threshold(BIN, dir, "0.3")
-}
-
-/// Tracee events made from the real DataCamp test rows: the real Tracee event of
-/// `classic-json-example.jsonl` with each row's seven fields and its own timestamp written in.
-fn tracee_events(count: usize) -> Vec<String> {
-    let template: Value = serde_json::from_str(
-        std::fs::read_to_string(fixture("tracee/classic-json-example.jsonl"))
-            .unwrap()
-            .trim(),
-    )
-    .unwrap();
-    let rows = std::fs::read_to_string(fixture("beth/njeriw_DataCamp/labelled_test_head7500.csv"))
-        .unwrap();
-    // The DataCamp columns after the index, in file order.
-    let names = beth_detect::features::FeatureSet::Seed.names();
-    rows.lines()
-        .skip(1)
-        .take(count)
-        .enumerate()
-        .map(|(i, line)| {
-            let fields: Vec<i64> = line
-                .trim_end_matches('\r')
-                .split(',')
-                .map(|f| f.trim_matches('"').parse().unwrap())
-                .collect();
-            let mut event = template.clone();
-            for (name, value) in names.iter().zip(&fields[1..8]) {
-                event[*name] = Value::from(*value);
-            }
-            event["timestamp"] = Value::from(1_657_291_777_566_819_000u64 + i as u64);
-            event.to_string()
-        })
-        .collect()
 }
 
 struct Served {

@@ -39,6 +39,9 @@ pub struct FleetArgs {
     /// Deliveries of a message that keeps failing before it is dead-lettered.
     #[arg(long, default_value_t = 5, requires = "nats")]
     max_deliver: i64,
+    /// Messages fetched and scored together (each holds up to 256 events by default).
+    #[arg(long, default_value_t = 32, requires = "nats")]
+    fetch_messages: usize,
     #[command(flatten)]
     connect: ConnectArgs,
 }
@@ -64,7 +67,7 @@ pub fn run(model: &Path, args: &FleetArgs, json: bool) -> Result<()> {
             .map(|s| seconds(s, "--until-idle"))
             .transpose()?,
         max_deliver: args.max_deliver,
-        ..FleetConfig::default()
+        fetch_messages: args.fetch_messages,
     };
     // Scoring runs on the CPU path whatever the backend; NdArray only holds the weights.
     let detector = Detector::<NdArray>::load(model, &Default::default())?;

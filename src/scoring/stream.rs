@@ -578,7 +578,7 @@ impl BodyScorer {
 }
 
 /// The non-blank lines of a body: (1-based line, bytes without the terminator, start offset).
-fn body_lines(body: &[u8]) -> impl Iterator<Item = (u64, Range<usize>, usize)> + '_ {
+pub fn body_lines(body: &[u8]) -> impl Iterator<Item = (u64, Range<usize>, usize)> + '_ {
     let mut start = 0;
     let mut line = 0u64;
     std::iter::from_fn(move || {

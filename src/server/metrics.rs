@@ -21,6 +21,12 @@ pub struct Metrics {
     pub forward_failures: Counter,
     /// `beth_detect_score_seconds`: parsing, scoring and explaining one request body.
     pub score_seconds: Histogram,
+    /// `beth_detect_published_events_total`: events stored in the fleet's stream
+    /// (`serve --nats`).
+    pub published_events: Counter,
+    /// `beth_detect_publish_failures_total`: bodies answered 503 because JetStream could not
+    /// be reached or did not acknowledge in time (`serve --nats`).
+    pub publish_failures: Counter,
 }
 
 impl Metrics {
@@ -31,6 +37,8 @@ impl Metrics {
         let alerts = Counter::default();
         let bad_requests = Counter::default();
         let forward_failures = Counter::default();
+        let published_events = Counter::default();
+        let publish_failures = Counter::default();
         // 1 µs to ~4 s.
         let score_seconds = Histogram::new(exponential_buckets(1e-6, 4.0, 12));
         registry.register("beth_detect_events", "Events scored", events.clone());
@@ -51,6 +59,16 @@ impl Metrics {
             score_seconds.clone(),
         );
         registry.register(
+            "beth_detect_published_events",
+            "Events stored in the fleet's JetStream stream (serve --nats)",
+            published_events.clone(),
+        );
+        registry.register(
+            "beth_detect_publish_failures",
+            "Bodies answered 503: JetStream unreachable or too slow to acknowledge (serve --nats)",
+            publish_failures.clone(),
+        );
+        registry.register(
             "beth_detect_model",
             "The detector being served",
             Info::new(identity),
@@ -62,6 +80,8 @@ impl Metrics {
             bad_requests,
             forward_failures,
             score_seconds,
+            published_events,
+            publish_failures,
         }
     }
 

@@ -16,6 +16,8 @@
 
 mod forward;
 mod metrics;
+#[cfg(feature = "nats")]
+mod publish;
 
 use std::future::Future;
 use std::io::Write;
@@ -105,9 +107,18 @@ pub struct ServeSummary {
     pub forward_failures: u64,
 }
 
+/// What the server does with the events it is sent.
+enum Intake {
+    /// Scores them here.
+    Score(BodyScorer),
+    /// Publishes them, unscored, into the fleet's JetStream stream.
+    #[cfg(feature = "nats")]
+    Publish(crate::fleet::Publisher),
+}
+
 /// State shared by the handlers.
 struct App {
-    scorer: BodyScorer,
+    intake: Intake,
     max_body_bytes: usize,
     metrics: Metrics,
     sink: Option<Mutex<Box<dyn Write + Send>>>,
@@ -165,12 +176,50 @@ impl Server {
             .await
             .map_err(|e| Error::io(Path::new(&config.listen.to_string()), e))?;
         let app = App {
-            scorer: BodyScorer::new(detector, config.format, config.explain)?,
+            intake: Intake::Score(BodyScorer::new(detector, config.format, config.explain)?),
             max_body_bytes: config.max_body_bytes,
             metrics,
             sink: sink.map(Mutex::new),
             sink_name,
             forward,
+        };
+        Ok(Server {
+            listener,
+            app: Arc::new(app),
+            config,
+        })
+    }
+
+    /// Binds the address for `serve --nats`: events are validated and published into the
+    /// fleet's stream through `publisher`, answered 200 only once JetStream has stored every
+    /// message of the body (a body over the server's max payload goes as several messages),
+    /// 503 while JetStream cannot be reached (so the sender retries), 400 for a bad body. No
+    /// detector: scoring happens in the fleet's scorers.
+    #[cfg(feature = "nats")]
+    pub async fn bind_publisher(
+        publisher: crate::fleet::Publisher,
+        config: ServeConfig,
+    ) -> Result<Server> {
+        if config.max_body_bytes == 0 || config.max_concurrent_requests == 0 {
+            return Err(Error::InvalidConfig {
+                name: "serve limits",
+                expected: "a body limit and a concurrency limit of at least 1",
+                found: format!(
+                    "{} bytes, {} requests",
+                    config.max_body_bytes, config.max_concurrent_requests
+                ),
+            });
+        }
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|e| Error::io(Path::new(&config.listen.to_string()), e))?;
+        let app = App {
+            intake: Intake::Publish(publisher),
+            max_body_bytes: config.max_body_bytes,
+            metrics: Metrics::new(vec![("mode".into(), "publish".into())]),
+            sink: None,
+            sink_name: PathBuf::new(),
+            forward: None,
         };
         Ok(Server {
             listener,
@@ -325,6 +374,10 @@ async fn events(
         Ok(body) => body,
         Err(rejection) => return refuse(&app, rejection.status(), rejection.body_text()),
     };
+    #[cfg(feature = "nats")]
+    if let Intake::Publish(publisher) = &app.intake {
+        return publish::events(&app, publisher, &body).await;
+    }
     let started = Instant::now();
     let scored = if body.len() >= BLOCKING_BODY_BYTES {
         let shared = app.clone();
@@ -367,7 +420,11 @@ async fn events(
 }
 
 fn score_body(app: &App, body: &[u8]) -> Result<BodyScore> {
-    app.scorer.score(body, Path::new("request body"))
+    match &app.intake {
+        Intake::Score(scorer) => scorer.score(body, Path::new("request body")),
+        #[cfg(feature = "nats")]
+        Intake::Publish(_) => unreachable!("published bodies are not scored"),
+    }
 }
 
 /// Appends a body's alerts to the sink in one write and flushes it.
@@ -397,5 +454,16 @@ async fn metrics_text(State(app): State<Arc<App>>) -> Response {
 }
 
 async fn healthz(State(app): State<Arc<App>>) -> Response {
-    axum::Json(json!({ "status": "ok", "kind": app.scorer.kind() })).into_response()
+    match &app.intake {
+        Intake::Score(scorer) => {
+            axum::Json(json!({ "status": "ok", "kind": scorer.kind() })).into_response()
+        }
+        #[cfg(feature = "nats")]
+        Intake::Publish(publisher) => axum::Json(json!({
+            "status": "ok",
+            "mode": "publish",
+            "connected": publisher.connected(),
+        }))
+        .into_response(),
+    }
 }

@@ -118,3 +118,46 @@ pub fn scores_beside_pytorch<B: burn::prelude::Backend>(
         .collect();
     (ours, theirs)
 }
+
+#[allow(dead_code)] // used by the tests of serve and the fleet
+fn common_fixture(path: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(path)
+}
+
+/// Tracee events made from the real DataCamp test rows: the real Tracee event of
+/// `classic-json-example.jsonl` with each row's seven fields and its own timestamp written in.
+#[allow(dead_code)] // used by the tests of serve and the fleet
+pub fn tracee_events(count: usize) -> Vec<String> {
+    let template: serde_json::Value = serde_json::from_str(
+        std::fs::read_to_string(common_fixture("tracee/classic-json-example.jsonl"))
+            .unwrap()
+            .trim(),
+    )
+    .unwrap();
+    let rows = std::fs::read_to_string(common_fixture(
+        "beth/njeriw_DataCamp/labelled_test_head7500.csv",
+    ))
+    .unwrap();
+    // The DataCamp columns after the index, in file order.
+    let names = beth_detect::features::FeatureSet::Seed.names();
+    rows.lines()
+        .skip(1)
+        .take(count)
+        .enumerate()
+        .map(|(i, line)| {
+            let fields: Vec<i64> = line
+                .trim_end_matches('\r')
+                .split(',')
+                .map(|f| f.trim_matches('"').parse().unwrap())
+                .collect();
+            let mut event = template.clone();
+            for (name, value) in names.iter().zip(&fields[1..8]) {
+                event[*name] = serde_json::Value::from(*value);
+            }
+            event["timestamp"] = serde_json::Value::from(1_657_291_777_566_819_000u64 + i as u64);
+            event.to_string()
+        })
+        .collect()
+}

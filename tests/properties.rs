@@ -200,3 +200,87 @@ proptest! {
         prop_assert!(x.iter().all(|v| v.is_finite()), "{:?}", x);
     }
 }
+
+/// What serde_json, fully validating, makes of one Tracee line: the event if it is a JSON
+/// object holding the nine fields with the types and ranges the crate reads, `None` otherwise.
+/// The independent reference for the crate's own one-pass scanner.
+fn serde_json_reference(line: &[u8]) -> Option<BethEvent> {
+    let value: serde_json::Value = serde_json::from_slice(line).ok()?;
+    let object = value.as_object()?;
+    let small = |key: &str| {
+        object
+            .get(key)?
+            .as_u64()
+            .and_then(|v| u32::try_from(v).ok())
+    };
+    object.get("timestamp")?.as_f64()?;
+    let event_id = match object.get("eventId")? {
+        serde_json::Value::String(text) => text.parse().ok()?,
+        other => u32::try_from(other.as_u64()?).ok()?,
+    };
+    Some(BethEvent {
+        process_id: small("processId")?,
+        thread_id: small("threadId")?,
+        parent_process_id: small("parentProcessId")?,
+        user_id: small("userId")?,
+        mount_namespace: object
+            .get("mountNamespace")?
+            .as_u64()
+            .filter(|&v| v <= i64::MAX as u64)?,
+        event_id,
+        args_num: small("argsNum")?,
+        return_value: object.get("returnValue")?.as_i64()?,
+        sus: 0,
+        evil: 0,
+    })
+}
+
+/// A real Tracee event (tests/fixtures/tracee), which the mutations below start from.
+const TRACEE_EVENT: &str = include_str!("fixtures/tracee/classic-json-example.jsonl");
+
+/// One edit of a line: delete, insert or replace a byte at a position (taken modulo the
+/// line's length), with bytes that matter to JSON.
+fn edits() -> impl Strategy<Value = Vec<(usize, u8, u8)>> {
+    let byte = prop_oneof![
+        proptest::sample::select(b"{}[]\",:0123456789-+.eE \\utrfalsn".to_vec()),
+        any::<u8>(),
+    ];
+    proptest::collection::vec((any::<usize>(), 0u8..3, byte), 1..4)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2048, ..ProptestConfig::default() })]
+
+    /// The scanner accepts exactly the lines serde_json accepts as events, with the same
+    /// values, on a real event edited at random.
+    #[test]
+    fn tracee_scanner_agrees_with_serde_json(edits in edits()) {
+        let mut line = TRACEE_EVENT.trim_end().as_bytes().to_vec();
+        for (at, op, byte) in edits {
+            let at = at % (line.len() + 1);
+            match op {
+                0 if at < line.len() => { line.remove(at); }
+                1 => line.insert(at, byte),
+                _ if at < line.len() => line[at] = byte,
+                _ => line.push(byte),
+            }
+        }
+        // Line breaks would make two lines of one; the reader's own splitting is tested apart.
+        line.retain(|&b| b != b'\n' && b != b'\r');
+        prop_assume!(!line.iter().all(u8::is_ascii_whitespace));
+        // A valid first line fixes the format, so every edited line is read as Tracee JSON.
+        let mut input = TRACEE_EVENT.trim_end().as_bytes().to_vec();
+        input.push(b'\n');
+        input.extend_from_slice(&line);
+        let mut reader = EventReader::new(input.as_slice(), "edited.jsonl").unwrap();
+        reader.read_event().unwrap().unwrap();
+        let ours = reader.read_event().unwrap();
+        let reference = serde_json_reference(&line);
+        match (&ours, &reference) {
+            (Ok(a), Some(b)) => prop_assert_eq!(a, b),
+            (Err(e), None) => prop_assert_eq!(e.line(), Some(2)),
+            _ => prop_assert!(false, "scanner {:?}, serde_json {:?}, line {}", ours, reference,
+                String::from_utf8_lossy(&line)),
+        }
+    }
+}

@@ -78,22 +78,27 @@ pub(crate) fn decode_tracee_fields(
     line: &[u8],
     required: TraceeFields,
 ) -> Result<BethEvent, String> {
-    // JSON is UTF-8 (RFC 8259). Checked once for the whole line; the scanner then looks at
-    // bytes only.
+    // JSON is UTF-8 (RFC 8259). Checked once for the whole line (ASCII runs at memory speed);
+    // the scanner then looks at bytes only.
     if let Err(e) = std::str::from_utf8(line) {
         return Err(format!(
             "invalid UTF-8 at byte {} of the line",
             e.valid_up_to()
         ));
     }
-    scan_event(line, required.0).map_err(|fault| fault.message(line))
+    scan_event(line, required.0).map_err(|fault| {
+        if is_nested_tracee(line) {
+            NESTED_TRACEE.to_string()
+        } else {
+            fault.message(line)
+        }
+    })
 }
 
 fn scan_event(line: &[u8], required: u16) -> Scan<BethEvent> {
     let mut scanner = Scanner { bytes: line, at: 0 };
     let mut values = [0i64; 9];
     let mut seen = 0u16;
-    let mut nested = false;
     scanner.skip_space();
     if scanner.peek() != Some(b'{') {
         return Err(scanner.unexpected("a JSON object"));
@@ -117,10 +122,6 @@ fn scan_event(line: &[u8], required: u16) -> Scan<BethEvent> {
                     seen |= 1 << k;
                     values[k] = scanner.field_value(k)?;
                 }
-                Key::Workload => {
-                    nested |= scanner.peek() == Some(b'{');
-                    scanner.skip_value(1)?;
-                }
                 Key::Other => scanner.skip_value(1)?,
             }
             scanner.skip_space();
@@ -139,9 +140,6 @@ fn scan_event(line: &[u8], required: u16) -> Scan<BethEvent> {
         return Err(scanner.unexpected("the end of the line after the object"));
     }
     if seen & required != required {
-        if nested && seen & (1 << 1) == 0 {
-            return Err(Fault::Nested);
-        }
         let missing = (0..FIELDS.len())
             .find(|k| (seen & required) & (1 << k) == 0 && required & (1 << k) != 0)
             .unwrap_or(0);
@@ -163,6 +161,19 @@ fn scan_event(line: &[u8], required: u16) -> Scan<BethEvent> {
 
 type Scan<T> = Result<T, Fault>;
 
+/// Whether a line that failed is an object of Tracee's nested structure: a `workload`
+/// object and no `processId`. Only asked of bad lines.
+#[cold]
+fn is_nested_tracee(line: &[u8]) -> bool {
+    match serde_json::from_slice::<serde_json::Value>(line) {
+        Ok(serde_json::Value::Object(object)) => {
+            object.get("workload").is_some_and(|w| w.is_object())
+                && !object.contains_key("processId")
+        }
+        _ => false,
+    }
+}
+
 /// What went wrong and where (byte offsets in the line); the message is written only once a
 /// line has failed, so the scanning paths carry two words, not a String.
 #[derive(Debug, Clone, Copy)]
@@ -180,6 +191,7 @@ enum Fault {
     Control {
         at: usize,
     },
+
     /// A backslash not followed by one of JSON's escapes.
     Escape {
         at: usize,
@@ -193,7 +205,7 @@ enum Fault {
         field: usize,
         at: usize,
     },
-    /// `timestamp` overflows an f64.
+    /// A number overflows an f64.
     Infinite {
         at: usize,
         end: usize,
@@ -205,7 +217,6 @@ enum Fault {
     },
     Duplicate(usize),
     Missing(usize),
-    Nested,
 }
 
 impl Fault {
@@ -250,7 +261,8 @@ impl Fault {
                 )
             }
             Fault::Infinite { at, end } => format!(
-                "`timestamp`: number out of range: {}",
+                "number out of range at column {}: {}",
+                at + 1,
                 shown(&line[at..end])
             ),
             Fault::EventIdText { at, end } => format!(
@@ -259,15 +271,12 @@ impl Fault {
             ),
             Fault::Duplicate(k) => format!("duplicate field `{}`", FIELDS[k].0),
             Fault::Missing(k) => format!("missing field `{}`", FIELDS[k].0),
-            Fault::Nested => NESTED_TRACEE.to_string(),
         }
     }
 }
 
 enum Key {
     Field(usize),
-    /// The nested structure's top-level object, recognised only to say what such a line is.
-    Workload,
     Other,
 }
 
@@ -344,7 +353,6 @@ impl Scanner<'_> {
             b"eventId" => Key::Field(6),
             b"argsNum" => Key::Field(7),
             b"returnValue" => Key::Field(8),
-            b"workload" => Key::Workload,
             _ => Key::Other,
         })
     }
@@ -433,7 +441,7 @@ impl Scanner<'_> {
             Some(b't') => self.skip_literal(b"true"),
             Some(b'f') => self.skip_literal(b"false"),
             Some(b'n') => self.skip_literal(b"null"),
-            Some(b'-' | b'0'..=b'9') => self.number().map(|_| ()),
+            Some(b'-' | b'0'..=b'9') => self.skip_number(),
             _ => Err(self.unexpected("a JSON value")),
         }
     }
@@ -493,6 +501,7 @@ impl Scanner<'_> {
     /// ([eE][+-]?[0-9]+)?`.
     #[inline]
     fn number(&mut self) -> Scan<NumberToken> {
+        let start = self.at;
         let negative = self.peek() == Some(b'-');
         if negative {
             self.at += 1;
@@ -523,12 +532,46 @@ impl Scanner<'_> {
             }
             self.skip_digits();
         }
+        // Only a number with an exponent or hundreds of digits can overflow an f64; such a
+        // number is refused wherever it is, as serde_json refuses it.
+        if exponent || self.at - start > 300 {
+            let finite = std::str::from_utf8(&self.bytes[start..self.at])
+                .ok()
+                .and_then(|t| t.parse::<f64>().ok())
+                .is_some_and(f64::is_finite);
+            if !finite {
+                return Err(Fault::Infinite {
+                    at: start,
+                    end: self.at,
+                });
+            }
+        }
         Ok(NumberToken {
             negative,
             integer,
             fraction,
             exponent,
         })
+    }
+
+    /// A number skipped: the same grammar as [`Self::number`], without keeping its parts.
+    #[inline]
+    fn skip_number(&mut self) -> Scan<()> {
+        let start = self.at;
+        self.at += (self.bytes[start] == b'-') as usize;
+        let first = self.at;
+        self.skip_digits();
+        let digits = self.at - first;
+        let plain_integer = digits > 0
+            && (digits == 1 || self.bytes[first] != b'0')
+            && !matches!(self.peek(), Some(b'.' | b'e' | b'E'));
+        if plain_integer {
+            return Ok(());
+        }
+        // Fractions, exponents and what is not JSON (a lone `-`, leading zeros): the full
+        // parser reads them and says where they go wrong.
+        self.at = start;
+        self.number().map(|_| ())
     }
 
     #[inline]
@@ -545,18 +588,8 @@ impl Scanner<'_> {
             Some(b'-' | b'0'..=b'9') => {
                 let token = self.number()?;
                 if field == TIMESTAMP {
-                    // Any finite JSON number: only one with an exponent or hundreds of digits
-                    // can overflow an f64.
-                    let finite = !(token.exponent || self.at - at > 300)
-                        || std::str::from_utf8(&self.bytes[at..self.at])
-                            .ok()
-                            .and_then(|t| t.parse::<f64>().ok())
-                            .is_some_and(f64::is_finite);
-                    return if finite {
-                        Ok(0)
-                    } else {
-                        Err(Fault::Infinite { at, end: self.at })
-                    };
+                    // Any JSON number (already checked to fit an f64).
+                    return Ok(0);
                 }
                 let digits = &self.bytes[token.integer];
                 // 20 digits overflow every range here; below that no u64 overflows.

@@ -288,8 +288,19 @@ pub fn score_stream<B: Backend, R: Read + Send, W: Write>(
     std::thread::scope(|scope| {
         let (full, batches) = sync_channel::<ReadBatch>(1);
         let (spares, spare) = channel::<Pending>();
-        let required = TraceeFields::for_columns(&detector.scaler().feature_set().columns());
-        let reading = scope.spawn(move || read_batches(reader, options, required, full, spare));
+        // Tracee lines go through a third stage that decodes each batch on every core while
+        // the next is being read and the last scored: decoding JSON is most of the work.
+        let (full, decoder) = if reader.schema() == Schema::Tracee {
+            let required = TraceeFields::for_columns(&detector.scaler().feature_set().columns());
+            let path = reader.path().to_path_buf();
+            let (raw, undecoded) = sync_channel::<ReadBatch>(1);
+            let decoder = scope
+                .spawn(move || decode_batches(undecoded, full, &path, required, options.skip_bad));
+            (raw, Some(decoder))
+        } else {
+            (full, None)
+        };
+        let reading = scope.spawn(move || read_batches(reader, options, full, spare));
         let mut summary = ScoreSummary::default();
         let written = (|| {
             for (mut pending, after) in &batches {
@@ -321,9 +332,19 @@ pub fn score_stream<B: Backend, R: Read + Send, W: Write>(
         // stops when the next input comes, as any stage of a pipeline learns that its reader
         // has gone only when it next writes.
         drop(batches);
-        let skipped = reading
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        let join = |stage: std::thread::ScopedJoinHandle<'_, ScoreSummary>| {
+            stage
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        };
+        let mut skipped = join(reading);
+        if let Some(decoder) = decoder {
+            let decoded = join(decoder);
+            skipped.skipped += decoded.skipped;
+            skipped.first_skipped.extend(decoded.first_skipped);
+            skipped.first_skipped.sort_by_key(|(line, _)| *line);
+            skipped.first_skipped.truncate(SKIPPED_KEPT);
+        }
         written?;
         out.flush().map_err(io)?;
         summary.skipped = skipped.skipped;
@@ -339,14 +360,12 @@ pub fn score_stream<B: Backend, R: Read + Send, W: Write>(
 fn read_batches<R: Read>(
     reader: &mut EventReader<R>,
     options: &ScoreOptions,
-    required: TraceeFields,
     full: SyncSender<ReadBatch>,
     spare: Receiver<Pending>,
 ) -> ScoreSummary {
     let mut skipped = ScoreSummary::default();
     let mut pending = Pending::with_capacity(options.batch_size);
-    // Tracee lines are only found here and decoded a batch at a time on every core: decoding
-    // JSON is most of the work of scoring it.
+    // Tracee lines are only found here; `decode_batches` decodes them.
     let tracee = reader.schema() == Schema::Tracee;
     if tracee {
         reader.leave_tracee_lines_undecoded();
@@ -387,13 +406,6 @@ fn read_batches<R: Read>(
             Some(Err(e)) => Some(Err(e)),
             None => Some(Ok(())),
         };
-        let after = if tracee {
-            pending
-                .decode_tracee_lines(reader.path(), required, options.skip_bad, &mut skipped)
-                .or(after)
-        } else {
-            after
-        };
         let last = after.is_some();
         if full.send((pending, after)).is_err() || last {
             return skipped;
@@ -402,6 +414,28 @@ fn read_batches<R: Read>(
             .try_recv()
             .unwrap_or_else(|_| Pending::with_capacity(options.batch_size));
     }
+}
+
+/// Decodes the Tracee lines of each batch from `undecoded` on every core and passes the batch
+/// on to `full`; returns the bad lines it skipped.
+fn decode_batches(
+    undecoded: Receiver<ReadBatch>,
+    full: SyncSender<ReadBatch>,
+    path: &Path,
+    required: TraceeFields,
+    skip_bad: bool,
+) -> ScoreSummary {
+    let mut skipped = ScoreSummary::default();
+    for (mut pending, after) in undecoded {
+        let after = pending
+            .decode_tracee_lines(path, required, skip_bad, &mut skipped)
+            .or(after);
+        let last = after.is_some();
+        if full.send((pending, after)).is_err() || last {
+            break;
+        }
+    }
+    skipped
 }
 
 /// Scores request bodies and messages of Tracee JSON lines held in memory: what `serve` does

@@ -20,7 +20,7 @@ pub const EVENTS_SUBJECTS: &str = "tracee.>";
 
 /// Publishes waiting for at most this many PubAcks at once: enough to keep the connection
 /// busy, few enough that a failure is found within one window.
-const ACK_WINDOW: usize = 256;
+const ACK_WINDOW: usize = 4096;
 
 /// What a publish stored.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

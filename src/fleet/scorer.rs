@@ -69,7 +69,7 @@ impl Default for FleetConfig {
 }
 
 /// What one scorer did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct FleetSummary {
     /// Events scored (in messages this scorer acknowledged).
     pub events: u64,
@@ -85,6 +85,17 @@ pub struct FleetSummary {
     pub retries: u64,
     /// Messages dead-lettered whole after `max_deliver` failures.
     pub dead_messages: u64,
+    /// When the first message arrived, in seconds since the Unix epoch (to time several
+    /// scorers draining one stream together).
+    pub first_message_at: Option<f64>,
+    /// When the last message was acknowledged, in seconds since the Unix epoch.
+    pub last_ack_at: Option<f64>,
+}
+
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 /// Waits for messages when none are waiting; short, so that a stop is noticed soon.
@@ -218,7 +229,9 @@ impl FleetScorer {
                 continue;
             }
             last_arrival = Instant::now();
+            summary.first_message_at.get_or_insert_with(unix_now);
             self.handle(messages, &mut summary).await;
+            summary.last_ack_at = Some(unix_now());
         }
         // Acks are fire-and-forget publishes: see them onto the wire before going.
         let _ = self.client.flush().await;

@@ -107,13 +107,24 @@ impl LineWriter {
                 serde_json::to_writer(&mut *line, &object)?;
             }
             OutputFormat::Falco => {
+                let falco = self.falco.as_ref().expect("falco output has a context");
+                let reasons = reasons.unwrap_or(&[]);
+                if self.columns.is_empty() {
+                    let start = line.len();
+                    let written =
+                        falco.write_tracee_alert(record, score, self.threshold, reasons, now, line);
+                    if written.is_some() {
+                        line.push(b'\n');
+                        return Ok(());
+                    }
+                    line.truncate(start);
+                }
                 let fields = if self.columns.is_empty() {
                     serde_json::from_slice(record).unwrap_or_default()
                 } else {
                     csv_object(record, &self.columns)
                 };
-                let falco = self.falco.as_ref().expect("falco output has a context");
-                let alert = falco.alert(fields, score, self.threshold, reasons.unwrap_or(&[]), now);
+                let alert = falco.alert(fields, score, self.threshold, reasons, now);
                 serde_json::to_writer(&mut *line, &alert)?;
             }
         }

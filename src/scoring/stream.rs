@@ -669,13 +669,35 @@ impl BatchScorer {
         let threshold = self.lines.threshold;
         let alert: Vec<bool> = scores.iter().map(|&s| s as f64 >= threshold).collect();
         let reasons = self.reasons(events, &scores, &alert, model);
-        let only_alerts = only_alerts || self.lines.format == OutputFormat::Falco;
+        let falco = self.lines.format == OutputFormat::Falco;
+        let only_alerts = only_alerts || falco;
         let now = SystemTime::now();
-        let mut alerts = 0;
+        let alerts = alert.iter().filter(|&&a| a).count() as u64;
+        if falco {
+            // A Falco alert takes microseconds to write (a JSON object of the event's fields):
+            // written on every core, then passed on in order.
+            use rayon::prelude::*;
+            let alerting: Vec<usize> = (0..events.len()).filter(|&i| alert[i]).collect();
+            let lines: Vec<std::io::Result<Vec<u8>>> = alerting
+                .par_iter()
+                .with_min_len(32)
+                .map(|&i| {
+                    let mut line = Vec::new();
+                    let reasons = reasons.as_ref().map(|r| r[i].as_slice());
+                    let record = &bytes[ranges[i].clone()];
+                    self.lines
+                        .write(record, scores[i], true, reasons, now, &mut line)
+                        .map(|()| line)
+                })
+                .collect();
+            for (&i, line) in alerting.iter().zip(lines) {
+                write(i, scores[i], &line?)?;
+            }
+            return Ok((events.len() as u64, alerts));
+        }
         let mut line = Vec::new();
         for (i, (range, &score)) in ranges.iter().zip(&scores).enumerate() {
             let record = &bytes[range.clone()];
-            alerts += alert[i] as u64;
             if only_alerts && !alert[i] {
                 continue;
             }

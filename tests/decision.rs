@@ -201,6 +201,10 @@ fn calibrate_on_another_hosts_normal_traffic() {
     let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(summary["events"], host.first_rows);
     assert_eq!(summary["skipped_suspicious"], 0);
+    // This host is noisier than the budget at the training threshold: raised to the quantile.
+    assert_eq!(summary["threshold_kept"], false);
+    assert_eq!(summary["threshold"], summary["budget_threshold"]);
+    assert!(summary["threshold"].as_f64() > summary["previous_threshold"].as_f64());
     // ⌊0.001 · n⌋ of the rows it was calibrated on may alert.
     assert!(summary["alerts_after"].as_u64().unwrap() <= host.first_rows / 1000);
 
@@ -376,4 +380,106 @@ fn progress_outside_a_terminal_is_one_line_per_epoch() {
     assert_eq!(epochs, ["epoch 1/2", "epoch 2/2"], "{stderr}");
     assert!(!stderr.contains("TrainingProgress"), "{stderr}");
     assert!(stderr.lines().count() < 10, "{stderr}");
+}
+
+/// A budget is a ceiling (issue 31): a default detector that already alerts on fewer of
+/// another host's normal events than the budget allows keeps its threshold byte for byte, and
+/// the test host's false alarms stay as they were; `--allow-lower` sets the budget's lower
+/// quantile and says how many more events alert; the drift warning keeps using the rate
+/// measured at calibration.
+#[test]
+fn calibrate_never_makes_a_quiet_host_alert_more() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = derive_other_host(dir.path());
+    let model = dir.path().join("detector");
+    ok(run(
+        &["train", "--seed", "1", "--data"],
+        &[&real_dir(), Path::new("--out"), &model],
+    ));
+    let json = |dir: &Path| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(dir.join("detector.json")).unwrap()).unwrap()
+    };
+    let calibrate = |out: &Path, extra: &[&str]| -> (serde_json::Value, String) {
+        let mut args = vec!["calibrate"];
+        args.extend_from_slice(extra);
+        args.push("--model");
+        let text = ok(run(
+            &args,
+            &[
+                &model,
+                Path::new("--data"),
+                &host.first,
+                Path::new("--out"),
+                out,
+            ],
+        ));
+        (json(out), String::from_utf8(text.stdout).unwrap())
+    };
+
+    // Kept: the same threshold, the calibration still recorded with the rate it measured.
+    let kept = dir.path().join("kept");
+    let (after, printed) = calibrate(&kept, &["--threshold", "fpr:0.001"]);
+    let before = json(&model);
+    let (_, before_alerts, _) = scored(&model, &host.first);
+    let quiet = before_alerts.iter().filter(|&&p| p).count();
+    assert!(
+        (quiet as u64) <= host.first_rows / 1000,
+        "the default detector should already meet fpr:0.001 here ({quiet} alerts)"
+    );
+    assert_eq!(after["threshold"], before["threshold"]);
+    assert_eq!(
+        after["metadata"]["threshold_rule"],
+        before["metadata"]["threshold_rule"]
+    );
+    let record = &after["metadata"]["calibration"];
+    assert_eq!(record["threshold_kept"], true);
+    assert_eq!(record["mode"], "ceiling");
+    assert_eq!(record["rule"], serde_json::json!({"fpr": 0.001}));
+    assert_eq!(
+        after["metadata"]["benign_alert_rate"],
+        serde_json::json!({"events": host.first_rows, "alerts": quiet})
+    );
+    assert!(
+        printed.contains(&format!(
+            "already within budget: {quiet} of {} (",
+            host.first_rows
+        )),
+        "{printed}"
+    );
+    assert!(printed.contains("threshold kept at"), "{printed}");
+    // The test host's false alarms (and everything else) are unchanged.
+    let (_, original, _) = scored(&model, &test_file());
+    let (_, recalibrated, stderr) = scored(&kept, &test_file());
+    assert_eq!(original, recalibrated);
+    // The warning is measured against the rate recorded at calibration.
+    assert!(
+        stderr.contains("the traffic it was calibrated on"),
+        "{stderr}"
+    );
+    let out = ok(run(&["inspect"], &[&kept]));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("budget as a ceiling; already within budget, threshold kept"),
+        "{text}"
+    );
+
+    // --allow-lower: the budget's quantile (a looser budget, 1%), lower than before, and more
+    // of these events alert.
+    let lowered = dir.path().join("lowered");
+    let (after, printed) = calibrate(&lowered, &["--threshold", "fpr:0.01", "--allow-lower"]);
+    let (previous, now) = (
+        before["threshold"].as_f64().unwrap(),
+        after["threshold"].as_f64().unwrap(),
+    );
+    assert!(now < previous, "{now} < {previous}");
+    let record = &after["metadata"]["calibration"];
+    assert_eq!(record["mode"], "allow-lower");
+    assert_eq!(record["threshold_kept"], false);
+    let (_, lowered_alerts, _) = scored(&lowered, &host.first);
+    let more = lowered_alerts.iter().filter(|&&p| p).count() - quiet;
+    assert!(more > 0);
+    assert!(
+        printed.contains(&format!("{more} more of these events alert than before")),
+        "{printed}"
+    );
 }

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use beth_detect::backend::NdArray;
 use beth_detect::detector::Detector;
-use beth_detect::detector::calibration::{calibrate, open_calibration_data};
+use beth_detect::detector::calibration::{BudgetMode, calibrate_with, open_calibration_data};
 use beth_detect::evaluation::ThresholdRule;
 use beth_detect::{Error, Result};
 
@@ -18,9 +18,14 @@ pub struct Args {
     #[arg(long)]
     data: PathBuf,
     /// The alert budget: `fpr:X` (at most a fraction X of these events alert) or
-    /// `per-million:N` (at most N alerts per million of them).
+    /// `per-million:N` (at most N alerts per million of them). A ceiling: a threshold that
+    /// already meets it is kept, so calibrating never makes this traffic alert more.
     #[arg(long)]
     threshold: ThresholdRule,
+    /// Set the threshold to the budget's quantile even when that is lower than the current
+    /// one (more of these events then alert): for a detector moved to a quieter host.
+    #[arg(long)]
+    allow_lower: bool,
     /// Where to write the calibrated detector (atomically; not --model itself, whose reports
     /// describe the old threshold). Everything but the threshold and its record stays byte for
     /// byte as it was.
@@ -46,7 +51,12 @@ pub fn run(args: Args) -> Result<()> {
     }
     let detector = Detector::<NdArray>::load(&args.model, &Default::default())?;
     let data = open_calibration_data(&args.data)?;
-    let (calibrated, outcome) = calibrate(detector, &data, args.threshold)?;
+    let mode = if args.allow_lower {
+        BudgetMode::AllowLower
+    } else {
+        BudgetMode::Ceiling
+    };
+    let (calibrated, outcome) = calibrate_with(detector, &data, args.threshold, mode)?;
     calibrated.save(&args.out)?;
     if args.json {
         let value = serde_json::json!({
@@ -55,6 +65,9 @@ pub fn run(args: Args) -> Result<()> {
             "rule": args.threshold.to_string(),
             "previous_threshold": outcome.previous_threshold,
             "threshold": outcome.threshold,
+            "budget_threshold": outcome.budget_threshold,
+            "threshold_kept": outcome.threshold_kept,
+            "allow_lower": args.allow_lower,
             "events": outcome.after.events,
             "skipped_suspicious": outcome.skipped_suspicious,
             "alerts_before": outcome.before.alerts,
@@ -80,17 +93,33 @@ pub fn run(args: Args) -> Result<()> {
             String::new()
         }
     );
-    println!(
-        "  threshold {:.6} ({}) -> {:.6} ({})",
-        outcome.previous_threshold, outcome.previous_rule, outcome.threshold, args.threshold
-    );
-    println!(
-        "  these events alerting: {} ({:.3}%) before, {} ({:.3}%) now",
-        outcome.before.alerts,
-        pct(&outcome.before),
-        outcome.after.alerts,
-        pct(&outcome.after)
-    );
+    if outcome.threshold_kept {
+        println!(
+            "  already within budget: {} of {} ({:.3}%) alert; threshold kept at {}",
+            outcome.before.alerts,
+            outcome.before.events,
+            pct(&outcome.before),
+            outcome.threshold
+        );
+    } else {
+        println!(
+            "  threshold {:.6} ({}) -> {:.6} ({})",
+            outcome.previous_threshold, outcome.previous_rule, outcome.threshold, args.threshold
+        );
+        println!(
+            "  these events alerting: {} ({:.3}%) before, {} ({:.3}%) now",
+            outcome.before.alerts,
+            pct(&outcome.before),
+            outcome.after.alerts,
+            pct(&outcome.after)
+        );
+        if outcome.after.alerts > outcome.before.alerts {
+            println!(
+                "  the threshold is lower (--allow-lower): {} more of these events alert than before",
+                outcome.after.alerts - outcome.before.alerts
+            );
+        }
+    }
     println!("calibrated detector written to {}", args.out.display());
     Ok(())
 }

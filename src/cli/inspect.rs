@@ -170,13 +170,22 @@ fn inspect_detector(
         match &m.calibration {
             Some(c) => writeln!(
                 out,
-                "  calibrated {} on {} by {} (threshold was {} by {}; {} suspicious rows left out)",
+                "  calibrated {} on {} by {} (threshold was {} by {}; {} suspicious rows left out; {}{})",
                 c.calibrated_at,
                 c.data_source,
                 c.rule,
                 c.previous_threshold,
                 c.previous_rule,
-                c.skipped_suspicious
+                c.skipped_suspicious,
+                c.mode.map_or_else(
+                    || "budget's quantile: calibrated before budgets were ceilings".to_string(),
+                    |mode| mode.to_string()
+                ),
+                if c.threshold_kept {
+                    "; already within budget, threshold kept"
+                } else {
+                    ""
+                }
             ),
             None => writeln!(out, "  not calibrated (threshold chosen at training time)"),
         }

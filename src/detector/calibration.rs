@@ -9,9 +9,17 @@
 //! those scores. The model, scaler and everything else stay exactly as they were; the
 //! detector records where and when it was calibrated ([`Calibration`]).
 //!
+//! A budget is a ceiling ([`BudgetMode::Ceiling`], the default): the new threshold is the
+//! higher of the current one and the budget's quantile, so a host that is already quieter than
+//! the budget keeps its threshold — chosen on labelled validation rows — and never alerts more
+//! after calibrating. [`BudgetMode::AllowLower`] sets the quantile even when it is lower, for a
+//! label-free detector moved to a quieter host where more sensitivity is wanted.
+//!
 //! ```
 //! use beth_detect::backend::NdArray;
-//! use beth_detect::detector::calibration::{calibrate, open_calibration_data};
+//! use beth_detect::detector::calibration::{
+//!     BudgetMode, calibrate, calibrate_with, open_calibration_data,
+//! };
 //! use beth_detect::evaluation::ThresholdRule;
 //! use beth_detect::detector::interop::{imported_detector, load_pytorch, load_sklearn_scaler};
 //!
@@ -33,6 +41,16 @@
 //! let record = calibrated.metadata().calibration.as_ref().unwrap();
 //! assert_eq!(record.rule, ThresholdRule::Fpr(0.001));
 //! // calibrated.save("detector-host-217")?;
+//!
+//! // A budget this host already meets keeps the threshold (the default, a ceiling) ...
+//! let (kept, outcome) = calibrate(calibrated.clone(), &data, ThresholdRule::Fpr(0.01))?;
+//! assert!(outcome.threshold_kept);
+//! assert_eq!(kept.threshold(), calibrated.threshold());
+//! // ... unless lower thresholds are allowed.
+//! let (lowered, outcome) =
+//!     calibrate_with(calibrated.clone(), &data, ThresholdRule::Fpr(0.01), BudgetMode::AllowLower)?;
+//! assert!(lowered.threshold() < calibrated.threshold());
+//! assert!(outcome.after.alerts > outcome.before.alerts);
 //! # Ok::<(), beth_detect::Error>(())
 //! ```
 
@@ -41,6 +59,7 @@ use std::time::SystemTime;
 
 use burn::prelude::Backend;
 
+pub use super::metadata::BudgetMode;
 use super::metadata::Calibration;
 use super::model::Detector;
 use crate::data::BethDataset;
@@ -62,16 +81,33 @@ pub struct CalibrationOutcome {
     pub after: AlertRate,
     /// Rows read past because they are labelled suspicious.
     pub skipped_suspicious: u64,
+    /// How the budget was applied.
+    pub mode: BudgetMode,
+    /// The budget's quantile on the host's normal events.
+    pub budget_threshold: f64,
+    /// The threshold already met the budget (as a ceiling) and was kept.
+    pub threshold_kept: bool,
 }
 
 /// Re-fits `detector`'s threshold by `rule`, an alert budget, on the normal events of `data`:
-/// the rows labelled benign of a labelled file, every row of an unlabelled one. The detector
-/// records the calibration (data, time, rule, previous threshold) and the new benign alert
-/// rate; its model and scaler are untouched.
+/// the rows labelled benign of a labelled file, every row of an unlabelled one. The budget is
+/// a ceiling ([`BudgetMode::Ceiling`]): the threshold only ever rises. The detector records
+/// the calibration (data, time, rule, previous threshold) and the benign alert rate measured;
+/// its model and scaler are untouched.
 pub fn calibrate<B: Backend>(
     detector: Detector<B>,
     data: &[BethDataset],
     rule: ThresholdRule,
+) -> Result<(Detector<B>, CalibrationOutcome)> {
+    calibrate_with(detector, data, rule, BudgetMode::Ceiling)
+}
+
+/// [`calibrate`] with the budget applied as `mode` says.
+pub fn calibrate_with<B: Backend>(
+    detector: Detector<B>,
+    data: &[BethDataset],
+    rule: ThresholdRule,
+    mode: BudgetMode,
 ) -> Result<(Detector<B>, CalibrationOutcome)> {
     if !rule.is_alert_budget() {
         return Err(Error::InvalidConfig {
@@ -110,7 +146,13 @@ pub fn calibrate<B: Backend>(
     }
     let previous_threshold = detector.threshold();
     let previous_rule = detector.metadata().threshold_rule;
-    let threshold = rule.choose(&benign, &[]);
+    let budget_threshold = rule.choose(&benign, &[]);
+    let threshold_kept = mode == BudgetMode::Ceiling && previous_threshold >= budget_threshold;
+    let threshold = if threshold_kept {
+        previous_threshold
+    } else {
+        budget_threshold
+    };
     let before = AlertRate::of(&benign, &[], previous_threshold);
     let after = AlertRate::of(&benign, &[], threshold);
     let record = Calibration {
@@ -120,9 +162,14 @@ pub fn calibrate<B: Backend>(
         previous_threshold,
         previous_rule,
         skipped_suspicious,
+        mode: Some(mode),
+        threshold_kept,
     };
     let calibrated = detector.with_threshold_and_metadata(threshold, |m| {
-        m.threshold_rule = rule;
+        // A kept threshold is still the one the previous rule chose.
+        if !threshold_kept {
+            m.threshold_rule = rule;
+        }
         m.benign_alert_rate = Some(after);
         m.calibration = Some(record);
     })?;
@@ -135,6 +182,9 @@ pub fn calibrate<B: Backend>(
             before,
             after,
             skipped_suspicious,
+            mode,
+            budget_threshold,
+            threshold_kept,
         },
     ))
 }

@@ -91,4 +91,34 @@ pub struct Calibration {
     pub previous_rule: ThresholdRule,
     /// Rows of the data that were read past because they are labelled suspicious.
     pub skipped_suspicious: u64,
+    /// How the budget was applied; `None` in detectors calibrated before there was a choice
+    /// (they took the budget's quantile, lower or not).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<BudgetMode>,
+    /// The threshold already met the budget and was kept.
+    #[serde(default)]
+    pub threshold_kept: bool,
+}
+
+/// How [`calibrate`](super::calibration::calibrate) applies an alert budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BudgetMode {
+    /// The budget is a ceiling: the threshold becomes the higher of the current one and the
+    /// budget's quantile on the host's traffic, so calibrating never makes that traffic alert
+    /// more than before.
+    #[default]
+    Ceiling,
+    /// The threshold becomes the budget's quantile even when that is lower (more sensitive):
+    /// for a detector moved to a quieter host.
+    AllowLower,
+}
+
+impl std::fmt::Display for BudgetMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            BudgetMode::Ceiling => "budget as a ceiling",
+            BudgetMode::AllowLower => "budget's quantile, lower allowed",
+        })
+    }
 }

@@ -41,7 +41,7 @@ mod model;
 mod weights;
 
 pub use metadata::{
-    BURN_VERSION, Calibration, DETECTOR_FILE, DetectorMetadata, FOREST_FILE, FORMAT_VERSION,
-    MAX_MEMBERS, WEIGHTS_FILE,
+    BURN_VERSION, BudgetMode, Calibration, DETECTOR_FILE, DetectorMetadata, FOREST_FILE,
+    FORMAT_VERSION, MAX_MEMBERS, WEIGHTS_FILE,
 };
 pub use model::{Detector, DetectorModel, evaluate, evaluate_scores};

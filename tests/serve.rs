@@ -16,12 +16,6 @@ use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_beth-detect");
 
-fn fixture(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(path)
-}
-
 /// A detector from the committed PyTorch fixture, with a threshold that makes a mix of alerts
 /// and quiet events on the real rows.
 fn detector(dir: &Path) -> PathBuf {

@@ -3,6 +3,7 @@
 //! from the layers above it.
 
 mod dataset;
+mod event;
 mod reader;
 mod record;
 mod rng;

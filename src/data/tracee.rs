@@ -11,7 +11,7 @@
 //! Errors say which field was wrong and what it held, or where (1-based byte column) the JSON
 //! broke off.
 
-use super::reader::BethEvent;
+use super::event::BethEvent;
 use super::schema::Column;
 
 /// Nesting deeper than this is refused (serde_json's own limit), so no line can exhaust the

@@ -25,6 +25,9 @@ pub const EVENTS_SUBJECTS: &str = "tracee.>";
 const ACK_WINDOW: usize = 4096;
 const WINDOW_BYTES: usize = 32 << 20;
 
+/// A message ready to publish: its `Nats-Msg-Id` and its payload.
+pub type IdentifiedMessage = (String, Vec<u8>);
+
 /// What a publish stored.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Published {
@@ -100,7 +103,7 @@ impl Publisher {
     }
 
     /// Publishes `(id, payload)` messages and awaits every PubAck.
-    pub async fn publish_all(&self, messages: Vec<(String, Vec<u8>)>) -> Result<Published> {
+    pub async fn publish_all(&self, messages: Vec<IdentifiedMessage>) -> Result<Published> {
         let mut acks = Vec::with_capacity(messages.len());
         for (id, payload) in messages {
             acks.push(self.send(id, payload).await?);

@@ -11,6 +11,7 @@ use serde_json::json;
 use super::{App, refuse};
 use crate::data::decode_tracee_record;
 use crate::error::Position;
+use crate::fleet::publish::IdentifiedMessage;
 use crate::fleet::{DEFAULT_EVENTS_PER_MESSAGE, MessagePacker, Publisher, message_id};
 use crate::scoring::stream::body_lines;
 
@@ -48,7 +49,7 @@ pub(super) async fn events(app: &App, publisher: &Publisher, body: &[u8]) -> Res
 }
 
 /// Every line checked, then packed into messages with their ids; (messages, events).
-fn pack(body: &[u8], max_payload: usize) -> crate::Result<(Vec<(String, Vec<u8>)>, u64)> {
+fn pack(body: &[u8], max_payload: usize) -> crate::Result<(Vec<IdentifiedMessage>, u64)> {
     let name = Path::new("request body");
     let mut packer = MessagePacker::new(DEFAULT_EVENTS_PER_MESSAGE, max_payload)?;
     let mut payloads = Vec::new();

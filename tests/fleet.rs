@@ -320,9 +320,26 @@ impl Scorer {
         assert!(status.success());
     }
 
+    /// Waits for a killed scorer to be gone.
+    fn reap(mut self) {
+        let _ = self.child.wait();
+    }
+
     /// Waits for the exit; the JSON summary.
     fn finish(mut self) -> Value {
-        let status = self.child.wait().unwrap();
+        // A scorer that never stops is a failure, not a hung test run.
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!("the scorer did not stop within 120 s");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
         let lines: Vec<String> = self.stderr.iter().collect();
         assert!(status.success(), "scorer failed: {lines:?}");
         let line = lines
@@ -416,7 +433,7 @@ fn three_scorers_one_killed_every_alert_exactly_once() {
     let (_, held) = consumer_pending(&url);
     let published_before = stream_count(&url, "BETH_ALERTS");
     doomed.signal("-KILL");
-    drop(doomed);
+    doomed.reap();
 
     let others: Vec<Scorer> = (0..2)
         .map(|_| {

@@ -100,6 +100,8 @@ fn unix_now() -> f64 {
 
 /// Waits for messages when none are waiting; short, so that a stop is noticed soon.
 const POLL: Duration = Duration::from_millis(500);
+/// How much longer than [`POLL`] a fetch may take before it is given up and tried again.
+const FETCH_PATIENCE: Duration = Duration::from_secs(5);
 
 /// A connected scorer, ready to [`run`](Self::run).
 pub struct FleetScorer {
@@ -212,7 +214,10 @@ impl FleetScorer {
             {
                 break;
             }
-            let messages = match self.fetch().await {
+            // A pull whose connection broke may never end by itself: bounded, and what it
+            // held is redelivered after the ack wait.
+            let fetched = tokio::time::timeout(POLL + FETCH_PATIENCE, self.fetch()).await;
+            let messages = match fetched.unwrap_or_else(|_| Err("fetch timed out".into())) {
                 Ok(messages) => {
                     failures = 0;
                     messages

@@ -751,3 +751,46 @@ fn credentials_and_unreachable_servers() {
     assert!(started.elapsed() < Duration::from_secs(10));
     assert!(String::from_utf8_lossy(&out.stderr).contains("connect"));
 }
+
+/// A message that keeps failing for another reason than its lines — here the alerts stream
+/// refuses every alert (its messages may be at most 64 bytes) — is given back with backoff,
+/// then after `--max-deliver` deliveries dead-lettered whole and terminated: not dropped, not
+/// redelivered for ever.
+#[test]
+fn a_message_that_keeps_failing_is_dead_lettered_after_max_deliver() {
+    let Some(server) = NatsServer::start("a_message_that_keeps_failing", &[]) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let model = fixture_detector_with_threshold(BIN, dir.path(), "0.0");
+    let url = server.url();
+    runtime().block_on(async {
+        let client = async_nats::connect(&url).await.unwrap();
+        jetstream::new(client)
+            .create_stream(jetstream::stream::Config {
+                name: "BETH_ALERTS".into(),
+                subjects: vec!["beth.alerts.>".into()],
+                max_message_size: 64,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+    });
+    let events = tracee_events(3);
+    publish_raw(&url, &[events.join("\n")]);
+    let summary =
+        Scorer::start(&model, &url, &["--until-idle", "3", "--max-deliver", "2"]).finish();
+    assert_eq!(summary["retries"], 1, "{summary}");
+    assert_eq!(summary["dead_messages"], 1, "{summary}");
+    assert_eq!(summary["messages"], 0, "{summary}");
+    let dead = stream_messages(&url, "BETH_DEAD");
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].0, "beth.dead.message");
+    let letter: Value = serde_json::from_str(&dead[0].2).unwrap();
+    assert_eq!(letter["deliveries"], 2);
+    assert_eq!(letter["sequence"], 1);
+    assert_eq!(letter["message"], events.join("\n").as_str());
+    assert!(!letter["error"].as_str().unwrap().is_empty());
+    assert!(stream_messages(&url, "BETH_ALERTS").is_empty());
+    assert_eq!(consumer_pending(&url), (0, 0));
+}

@@ -6,7 +6,7 @@ use super::schema::Column;
 
 /// One kernel event: the numeric fields of a BETH record.
 ///
-/// Columns the input's [`Schema`] lacks are 0 (check with [`Schema::has`]); so are labels of
+/// Columns the input's [`Schema`](super::Schema) lacks are 0 (check with [`Schema::has`](super::Schema::has)); so are labels of
 /// unlabelled inputs (Tracee JSON).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct BethEvent {

@@ -126,7 +126,7 @@ impl Publisher {
     }
 }
 
-/// Publishes a long run of messages with at most [`ACK_WINDOW`] PubAcks outstanding.
+/// Publishes a long run of messages with at most 4,096 PubAcks (and 32 MB) outstanding.
 pub struct PublishWindow<'a> {
     publisher: &'a Publisher,
     in_flight: VecDeque<(PublishAckFuture, usize)>,

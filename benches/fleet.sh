@@ -24,21 +24,7 @@ server=
 cleanup() { [ -n "$server" ] && kill "$server" 2> /dev/null; rm -rf "$out"; }
 trap cleanup EXIT
 
-python3 - "$out/events.jsonl" "$N" <<'PY'
-import csv, json, sys
-path, n = sys.argv[1], int(sys.argv[2])
-template = json.loads(open("tests/fixtures/tracee/classic-json-example.jsonl").read())
-names = ["processId", "threadId", "parentProcessId", "userId", "mountNamespace", "argsNum", "returnValue"]
-with open("tests/fixtures/beth/njeriw_DataCamp/labelled_test_head7500.csv", encoding="utf-8-sig") as f:
-    rows = list(csv.DictReader(f))
-with open(path, "w") as out:
-    for i in range(n):
-        e = dict(template)
-        for name in names:
-            e[name] = int(rows[i % len(rows)][name])
-        e["timestamp"] = template["timestamp"] + i
-        out.write(json.dumps(e, separators=(",", ":")) + "\n")
-PY
+python3 benches/reference/tracee_events.py "$out/events.jsonl" "$N"
 $BIN train --data tests/fixtures/beth/njeriw_DataCamp --out "$out/model" > /dev/null 2>&1
 
 # summary FIELD: FIELD of the last JSON line on stdin.

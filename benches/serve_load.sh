@@ -28,20 +28,11 @@ trap cleanup EXIT
 
 $BIN train --data tests/fixtures/beth/njeriw_DataCamp --out "$out/model" > /dev/null 2>&1
 
+python3 benches/reference/tracee_events.py "$out/events.jsonl"
 python3 - "$out" "$BATCH" <<'PY'
-import csv, json, sys
+import sys
 out, batch = sys.argv[1], int(sys.argv[2])
-template = json.loads(open("tests/fixtures/tracee/classic-json-example.jsonl").read())
-names = ["processId", "threadId", "parentProcessId", "userId", "mountNamespace", "argsNum", "returnValue"]
-events = []
-with open("tests/fixtures/beth/njeriw_DataCamp/labelled_test_head7500.csv", encoding="utf-8-sig") as f:
-    for i, row in enumerate(csv.DictReader(f)):
-        e = dict(template)
-        for n in names:
-            e[n] = int(row[n])
-        e["timestamp"] = template["timestamp"] + i
-        events.append(json.dumps(e, separators=(",", ":")))
-open(f"{out}/events.jsonl", "w").write("\n".join(events) + "\n")
+events = open(f"{out}/events.jsonl").read().splitlines()
 # wrk's Lua reads one body per line: NDJSON bodies with their newlines escaped as \n.
 with open(f"{out}/batches.txt", "w") as f:
     for start in range(0, len(events) - batch + 1, batch):

@@ -16,6 +16,7 @@ pub mod synth;
 
 pub use dataset::{BethDataset, BethItem, ColumnSummary, EventColumns};
 pub use reader::{BethEvent, EventReader, decode_tracee_record};
+pub(crate) use reader::{decode_tracee_record_needing, tracee_error};
 pub use record::MAX_RECORD_BYTES;
 pub use schema::{Column, CsvLayout, HOST_MOUNT_NAMESPACE, Label, Schema};
 pub use splits::{

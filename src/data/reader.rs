@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 pub use super::event::BethEvent;
 use super::record::{self, FieldAction, MAX_RECORD_BYTES, NumberError, Split};
 use super::schema::{Column, CsvLayout, Schema};
-use super::tracee::decode_tracee;
+use super::tracee::{TraceeFields, decode_tracee_fields};
 use crate::error::{Error, Position, Result, show_bytes};
 
 /// A problem with one field, before it is given a position.
@@ -79,11 +79,25 @@ pub(crate) fn is_blank_record(buf: &[u8], fields: &[Range<usize>]) -> bool {
 /// Decodes one Tracee JSON line (without its terminator); `position` says where it was, and is
 /// called only if the line is bad (no path is copied per good line).
 pub fn decode_tracee_record(line: &[u8], position: impl FnOnce() -> Position) -> Result<BethEvent> {
-    decode_tracee(line).map_err(|message| Error::Record {
-        position: position(),
+    decode_tracee_record_needing(line, TraceeFields::ALL, position)
+}
+
+/// [`decode_tracee_record`] where only the fields in `required` must be present.
+pub(crate) fn decode_tracee_record_needing(
+    line: &[u8],
+    required: TraceeFields,
+    position: impl FnOnce() -> Position,
+) -> Result<BethEvent> {
+    decode_tracee_fields(line, required).map_err(|message| tracee_error(position(), message))
+}
+
+/// A bad Tracee line's error.
+pub(crate) fn tracee_error(position: Position, message: String) -> Error {
+    Error::Record {
+        position,
         expected: "a Tracee JSON event object".into(),
         found: message,
-    })
+    }
 }
 
 const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";

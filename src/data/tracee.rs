@@ -67,12 +67,6 @@ impl TraceeFields {
     }
 }
 
-/// Decodes one Tracee JSON line (without its terminator) into the crate's event; every field
-/// read must be there.
-pub(crate) fn decode_tracee(line: &[u8]) -> Result<BethEvent, String> {
-    decode_tracee_fields(line, TraceeFields::ALL)
-}
-
 /// Decodes one Tracee JSON line; the fields outside `required` may be missing (then 0).
 pub(crate) fn decode_tracee_fields(
     line: &[u8],

@@ -12,7 +12,10 @@ use burn::prelude::Backend;
 use super::cpu::CpuScorer;
 use super::explain::{Explainer, Reason};
 use super::output::{LineWriter, OutputFormat, split_header};
-use crate::data::{BethEvent, EventReader, Schema, TraceeFields, decode_tracee_fields};
+use crate::data::{
+    BethEvent, EventReader, Schema, TraceeFields, decode_tracee_fields,
+    decode_tracee_record_needing, tracee_error,
+};
 use crate::detector::Detector;
 use crate::error::{Error, Result};
 use crate::features::{FEATURE_WIDTH, FeatureScaler};
@@ -213,15 +216,12 @@ impl Pending {
                 }
                 Err(message) => {
                     let (line, byte) = self.positions[i];
-                    let error = Error::Record {
-                        position: crate::error::Position {
-                            path: path.to_path_buf(),
-                            line,
-                            byte,
-                        },
-                        expected: "a Tracee JSON event object".into(),
-                        found: message,
+                    let position = crate::error::Position {
+                        path: path.to_path_buf(),
+                        line,
+                        byte,
                     };
+                    let error = tracee_error(position, message);
                     if !skip_bad {
                         self.events.truncate(kept);
                         self.ranges.truncate(kept);
@@ -539,13 +539,7 @@ impl BodyScorer {
                 byte: start as u64,
             };
             let event =
-                decode_tracee_fields(&body[record.clone()], self.required).map_err(|message| {
-                    Error::Record {
-                        position: position(),
-                        expected: "a Tracee JSON event object".into(),
-                        found: message,
-                    }
-                })?;
+                decode_tracee_record_needing(&body[record.clone()], self.required, position)?;
             events.push(event);
             ranges.push(record);
         }

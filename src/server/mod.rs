@@ -94,6 +94,23 @@ impl Default for ServeConfig {
     }
 }
 
+impl ServeConfig {
+    /// Refuses limits that would let nothing through.
+    fn check_limits(&self) -> Result<()> {
+        if self.max_body_bytes == 0 || self.max_concurrent_requests == 0 {
+            return Err(Error::InvalidConfig {
+                name: "serve limits",
+                expected: "a body limit and a concurrency limit of at least 1",
+                found: format!(
+                    "{} bytes, {} requests",
+                    self.max_body_bytes, self.max_concurrent_requests
+                ),
+            });
+        }
+        Ok(())
+    }
+}
+
 /// What a server saw before it stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ServeSummary {
@@ -141,16 +158,7 @@ impl Server {
         model_name: &str,
         config: ServeConfig,
     ) -> Result<Server> {
-        if config.max_body_bytes == 0 || config.max_concurrent_requests == 0 {
-            return Err(Error::InvalidConfig {
-                name: "serve limits",
-                expected: "a body limit and a concurrency limit of at least 1",
-                found: format!(
-                    "{} bytes, {} requests",
-                    config.max_body_bytes, config.max_concurrent_requests
-                ),
-            });
-        }
+        config.check_limits()?;
         let (sink, sink_name): (Option<Box<dyn Write + Send>>, PathBuf) = match &config.alerts {
             None => (None, PathBuf::new()),
             Some(AlertSink::Stdout) => (Some(Box::new(std::io::stdout())), "<stdout>".into()),
@@ -200,16 +208,7 @@ impl Server {
         publisher: crate::fleet::Publisher,
         config: ServeConfig,
     ) -> Result<Server> {
-        if config.max_body_bytes == 0 || config.max_concurrent_requests == 0 {
-            return Err(Error::InvalidConfig {
-                name: "serve limits",
-                expected: "a body limit and a concurrency limit of at least 1",
-                found: format!(
-                    "{} bytes, {} requests",
-                    config.max_body_bytes, config.max_concurrent_requests
-                ),
-            });
-        }
+        config.check_limits()?;
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .map_err(|e| Error::io(Path::new(&config.listen.to_string()), e))?;

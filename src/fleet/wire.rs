@@ -1,7 +1,7 @@
 //! What travels on the fleet's streams: Tracee JSON lines, several to a message, each message
 //! with an id that is the same every time the same lines are published.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::data::Column;
 use crate::error::{Error, Result};
@@ -99,24 +99,16 @@ pub fn alert_id(stream: &str, sequence: u64, line: u64) -> String {
 /// A CSV row as a Tracee-style JSON line: each column under its own name (BETH's columns are
 /// Tracee's field names), numbers as JSON numbers, text as strings, the labels kept.
 pub fn csv_row_as_json(columns: &[String], record: &[u8], out: &mut Vec<u8>) {
-    let mut fields = Vec::new();
-    let _ = crate::data::split_fields(record, &mut fields);
-    let mut object = Map::new();
-    for (name, range) in columns.iter().zip(&fields) {
-        let raw = String::from_utf8_lossy(&record[range.clone()]).replace("\"\"", "\"");
-        let value = if name == Column::Timestamp.name() {
-            // BETH's timestamps are seconds since boot, with a fraction.
-            raw.parse::<f64>()
-                .ok()
-                .and_then(serde_json::Number::from_f64)
-                .map_or(Value::from(raw), Value::Number)
-        } else {
-            match raw.parse::<i64>() {
-                Ok(n) => Value::from(n),
-                Err(_) => Value::from(raw),
-            }
-        };
-        object.insert(name.clone(), value);
+    let mut object = crate::scoring::output::csv_object(record, columns);
+    // BETH's timestamps are seconds since boot, with a fraction: a number, not text.
+    let timestamp = Column::Timestamp.name();
+    if let Some(Value::String(text)) = object.get(timestamp)
+        && let Some(number) = text
+            .parse::<f64>()
+            .ok()
+            .and_then(serde_json::Number::from_f64)
+    {
+        object.insert(timestamp.to_string(), Value::Number(number));
     }
     // Writing into memory cannot fail.
     let _ = serde_json::to_writer(&mut *out, &object);

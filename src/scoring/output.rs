@@ -173,7 +173,7 @@ fn tracee_line(
 }
 
 /// A CSV row as an object of its columns (integers as numbers).
-fn csv_object(record: &[u8], columns: &[String]) -> Map<String, Value> {
+pub(crate) fn csv_object(record: &[u8], columns: &[String]) -> Map<String, Value> {
     let mut fields = Vec::new();
     let _ = crate::data::split_fields(record, &mut fields);
     let mut object = Map::new();

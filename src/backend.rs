@@ -95,6 +95,18 @@ pub fn computes_on_host<B: burn::prelude::Backend>() -> bool {
     same_type::<B, NdArray>()
 }
 
+/// Whether `B` keeps its tensors in host memory: a CPU backend ([`computes_on_host`]) or
+/// burn's autodiff over one. Code generic over `B: Backend` (a model's forward pass) asks this
+/// where `B` may be either.
+pub fn tensors_on_host<B: burn::prelude::Backend>() -> bool {
+    use burn::backend::Autodiff;
+    #[cfg(feature = "flex")]
+    if same_type::<B, Autodiff<Flex>>() {
+        return true;
+    }
+    computes_on_host::<B>() || same_type::<B, Autodiff<NdArray>>()
+}
+
 /// Whether `T` is `U`: how the crate recognises a backend where burn gives a generic `B` no
 /// way to ask.
 pub(crate) fn same_type<T: 'static, U: 'static>() -> bool {
@@ -210,6 +222,14 @@ macro_rules! __with_wgpu {
             .unwrap_err()
             .into())
     }};
+}
+
+/// Held by a unit test while it seeds and draws from a backend's generator: burn-ndarray's
+/// is global to the process, and the test harness runs tests on several threads.
+#[cfg(test)]
+pub(crate) fn generator_lock() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 #[cfg(test)]

@@ -14,9 +14,9 @@ use crate::evaluation::EvaluationReport;
 use crate::features::{FEATURE_WIDTH, FeatureScaler};
 use crate::models::DetectorKind;
 use crate::models::autoencoder::{Autoencoder, AutoencoderConfig};
+use crate::models::host::CpuScorer;
 use crate::models::iforest::IsolationForest;
 use crate::models::mlp::{ThreatDetector, ThreatDetectorConfig};
-use crate::scoring::cpu::CpuScorer;
 
 /// Rows scored per forward pass when scoring many events.
 const SCORING_BATCH: usize = 8192;

@@ -1,4 +1,5 @@
-//! Dropout as burn's `Dropout` computes it, with the mask drawn by a small generator.
+//! Dropout as burn's `Dropout` computes it, with the mask drawn on the host by a small
+//! generator where tensors live in host memory.
 //!
 //! burn 0.21 draws a dropout mask through `Tensor::random_like(Bernoulli)`, which on the CPU
 //! backends samples every element through its generic distribution sampler: at batch 1024
@@ -7,15 +8,23 @@
 //! `B::seed` still decides every mask, and a seed still gives the same bytes) and expands
 //! them with SplitMix64, 32 bits per element. The result is burn's: each element kept with
 //! probability `1 − p` and scaled by `1 / (1 − p)`, dropped to zero otherwise, and the input
-//! returned as it is outside training (no autodiff) or when `p` is 0.
+//! returned as it is outside training (no autodiff) or when `p` is 0. On a GPU backend (wgpu)
+//! burn's own `Dropout` draws the mask on the device: a host mask there would read the
+//! generator back and upload the mask on every step.
 
+use burn::nn::DropoutConfig;
 use burn::prelude::*;
 use burn::tensor::{Distribution, TensorData};
 
+use crate::backend::tensors_on_host;
 use crate::data::split_mix64_at;
 
-/// Dropout with probability `prob` of zeroing an element, as `burn::nn::Dropout::forward`.
+/// Dropout with probability `prob` of zeroing an element, as `burn::nn::Dropout::forward`
+/// (which it is, off the host).
 pub fn dropout<B: Backend, const D: usize>(input: Tensor<B, D>, prob: f64) -> Tensor<B, D> {
+    if !tensors_on_host::<B>() {
+        return DropoutConfig::new(prob).init().forward(input);
+    }
     if !B::ad_enabled(&input.device()) || prob == 0.0 {
         return input;
     }
@@ -90,6 +99,7 @@ mod tests {
 
     #[test]
     fn keeps_one_minus_p_of_the_elements_scaled_by_its_inverse() {
+        let _generator = crate::backend::generator_lock();
         let device = Default::default();
         Train::seed(&device, 3);
         let n = 200_000;
@@ -112,6 +122,7 @@ mod tests {
 
     #[test]
     fn the_seed_decides_the_mask() {
+        let _generator = crate::backend::generator_lock();
         let device = Default::default();
         let mask = |seed| -> Vec<f32> {
             Train::seed(&device, seed);

@@ -79,6 +79,11 @@ impl<B: Backend> ThreatEnsemble<B> {
         self.dropout.prob
     }
 
+    /// The parameters, `w1, b1, w2, b2, w3, b3`.
+    pub fn parameters(&self) -> [&Param<Tensor<B, 3>>; 6] {
+        [&self.w1, &self.b1, &self.w2, &self.b2, &self.w3, &self.b3]
+    }
+
     /// Number of members.
     pub fn members(&self) -> usize {
         self.w1.dims()[0]

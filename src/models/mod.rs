@@ -6,6 +6,7 @@
 pub mod autoencoder;
 pub mod dropout;
 pub mod ensemble;
+pub mod host;
 pub mod iforest;
 pub mod mlp;
 

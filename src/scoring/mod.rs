@@ -37,7 +37,6 @@
 //! # Ok::<(), beth_detect::Error>(())
 //! ```
 
-mod avx512;
 pub mod cpu;
 pub mod explain;
 pub mod falco;

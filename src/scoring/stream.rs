@@ -9,7 +9,6 @@ use std::time::SystemTime;
 
 use burn::prelude::Backend;
 
-use super::cpu::CpuScorer;
 use super::explain::{Explainer, Reason};
 use super::output::{LineWriter, OutputFormat, split_header};
 use crate::data::{
@@ -19,6 +18,7 @@ use crate::data::{
 use crate::detector::Detector;
 use crate::error::{Error, Result};
 use crate::features::{FEATURE_WIDTH, FeatureScaler};
+use crate::models::host::CpuScorer;
 
 /// Knobs of [`score_stream`].
 #[derive(Debug, Clone)]

@@ -251,7 +251,7 @@ pub fn train_with_provenance<B: AutodiffBackend>(
             )?;
             let model = match network {
                 TrainingNetwork::Autoencoder(model) => {
-                    let errors = crate::scoring::cpu::autoencoder_errors(
+                    let errors = crate::models::host::scorer::autoencoder_errors(
                         &model,
                         train_rows.features().as_flattened(),
                     );

@@ -3,17 +3,19 @@
 
 use burn::module::Param;
 use burn::nn::Linear;
+use burn::optim::GradientsParams;
 use burn::prelude::*;
-use burn::tensor::Transaction;
 use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::{TensorData, Transaction};
 use burn::train::metric::Adaptor;
 use burn::train::{InferenceStep, ItemLazy, TrainOutput, TrainStep};
 
 use crate::models::autoencoder::Autoencoder;
 use crate::models::ensemble::ThreatEnsemble;
+use crate::models::host::{LossAndGradients, NetworkShape};
 use crate::models::mlp::{ThreatDetector, ThreatDetectorConfig, bce_with_logits};
 use crate::training::batch::BethBatch;
-use crate::training::host_step::{self, HostParameters, NetworkShape};
+use crate::training::host_step::{self, HostParameters};
 
 /// What one step hands to the metrics.
 #[derive(Debug)]
@@ -103,7 +105,9 @@ impl<B: Backend> TrainingNetwork<B> {
         }
     }
 
-    fn step_output(&self, batch: BethBatch<B>, keep_scores: bool) -> BinaryOutput<B> {
+    /// The step through burn's tensor operations: the loss, and with `keep_scores` the
+    /// probabilities for the metrics.
+    pub(crate) fn step_output(&self, batch: BethBatch<B>, keep_scores: bool) -> BinaryOutput<B> {
         let rows = batch.features.dims()[0];
         let (loss, probabilities) = match self {
             TrainingNetwork::Autoencoder(model) => (model.loss(batch.features), None),
@@ -139,62 +143,6 @@ impl<B: Backend> TrainingNetwork<B> {
         }
     }
 
-    /// The parameters in the host step's layout (none for the autoencoder).
-    fn host_parameters(&self) -> Option<HostParameters<B>> {
-        let tensor = |p: &Param<Tensor<B, 2>>| p.val().into_primitive().tensor();
-        match self {
-            TrainingNetwork::Single(model) => {
-                let [inputs, hidden1] = model.fc1.weight.dims();
-                let bias = |linear: &Linear<B>| {
-                    let bias = linear
-                        .bias
-                        .as_ref()
-                        .expect("the network's layers have biases");
-                    bias.val().into_primitive().tensor()
-                };
-                Some(HostParameters {
-                    shape: NetworkShape {
-                        members: 1,
-                        inputs,
-                        hidden1,
-                        hidden2: model.fc2.weight.dims()[1],
-                    },
-                    dropout: model.dropout.prob,
-                    tensors: [
-                        tensor(&model.fc1.weight),
-                        bias(&model.fc1),
-                        tensor(&model.fc2.weight),
-                        bias(&model.fc2),
-                        tensor(&model.fc3.weight),
-                        bias(&model.fc3),
-                    ],
-                })
-            }
-            TrainingNetwork::Stacked(ensemble) => {
-                let [members, inputs, hidden1] = ensemble.w1.dims();
-                let layers = [
-                    &ensemble.w1,
-                    &ensemble.b1,
-                    &ensemble.w2,
-                    &ensemble.b2,
-                    &ensemble.w3,
-                    &ensemble.b3,
-                ];
-                Some(HostParameters {
-                    shape: NetworkShape {
-                        members,
-                        inputs,
-                        hidden1,
-                        hidden2: ensemble.w2.dims()[2],
-                    },
-                    dropout: ensemble.dropout_probability(),
-                    tensors: layers.map(|p| p.val().into_primitive().tensor()),
-                })
-            }
-            TrainingNetwork::Autoencoder(_) => None,
-        }
-    }
-
     /// Networks trained side by side.
     fn networks(&self) -> usize {
         match self {
@@ -223,24 +171,108 @@ fn bce_on_probabilities<B: Backend>(
     (positive + negative).neg().mean()
 }
 
+impl<B: AutodiffBackend> TrainingNetwork<B> {
+    /// The parameters in the host step's layout (none for the autoencoder).
+    fn host_parameters(&self) -> Option<HostParameters> {
+        let (shape, dropout, values) = match self {
+            TrainingNetwork::Single(model) => {
+                let [inputs, hidden1] = model.fc1.weight.dims();
+                let [[w1, b1], [w2, b2], [w3, b3]] =
+                    [&model.fc1, &model.fc2, &model.fc3].map(|layer| {
+                        [
+                            host_step::values_of(&layer.weight),
+                            host_step::values_of(bias(layer)),
+                        ]
+                    });
+                let shape = NetworkShape {
+                    members: 1,
+                    inputs,
+                    hidden1,
+                    hidden2: model.fc2.weight.dims()[1],
+                };
+                (shape, model.dropout.prob, [w1, b1, w2, b2, w3, b3])
+            }
+            TrainingNetwork::Stacked(ensemble) => {
+                let [members, inputs, hidden1] = ensemble.w1.dims();
+                let shape = NetworkShape {
+                    members,
+                    inputs,
+                    hidden1,
+                    hidden2: ensemble.w2.dims()[2],
+                };
+                let values = ensemble.parameters().map(host_step::values_of);
+                (shape, ensemble.dropout_probability(), values)
+            }
+            TrainingNetwork::Autoencoder(_) => return None,
+        };
+        Some(HostParameters {
+            shape,
+            dropout,
+            values,
+        })
+    }
+
+    /// Each gradient (in [`host_parameters`](Self::host_parameters)' order) registered as
+    /// its parameter's.
+    fn gradients_by_parameter(&self, gradients: [Vec<f32>; 6]) -> GradientsParams {
+        let mut registered = GradientsParams::new();
+        let [w1, b1, w2, b2, w3, b3] = gradients;
+        match self {
+            TrainingNetwork::Single(model) => {
+                for (layer, [w, b]) in [&model.fc1, &model.fc2, &model.fc3].into_iter().zip([
+                    [w1, b1],
+                    [w2, b2],
+                    [w3, b3],
+                ]) {
+                    host_step::register(&mut registered, &layer.weight, w);
+                    host_step::register(&mut registered, bias(layer), b);
+                }
+            }
+            TrainingNetwork::Stacked(ensemble) => {
+                for (parameter, gradient) in ensemble
+                    .parameters()
+                    .into_iter()
+                    .zip([w1, b1, w2, b2, w3, b3])
+                {
+                    host_step::register(&mut registered, parameter, gradient);
+                }
+            }
+            TrainingNetwork::Autoencoder(_) => {}
+        }
+        registered
+    }
+}
+
+/// A layer's bias (every layer of the network has one).
+fn bias<B: Backend>(layer: &Linear<B>) -> &Param<Tensor<B, 1>> {
+    layer
+        .bias
+        .as_ref()
+        .expect("the network's layers have biases")
+}
+
 impl<B: AutodiffBackend> TrainStep for TrainingNetwork<B> {
     type Input = BethBatch<B>;
     type Output = BinaryOutput<B>;
 
     fn step(&self, batch: BethBatch<B>) -> TrainOutput<BinaryOutput<B>> {
-        // On the CPU backends the loss and its gradients come from one host operation
+        // On the CPU backends the loss and its gradients come from the host pass
         // (`host_step`); elsewhere from the tensor path.
-        let host = self
-            .host_parameters()
-            .and_then(|parameters| host_step::training_loss(parameters, &batch));
-        let output = match host {
-            Some(loss) => BinaryOutput {
-                loss,
-                rows: batch.features.dims()[0],
-                scored: None,
-            },
-            None => self.step_output(batch, false),
-        };
+        if host_step::engages::<B>()
+            && let Some(parameters) = self.host_parameters()
+        {
+            let LossAndGradients { loss, gradients } = host_step::step(&parameters, &batch);
+            let loss = TensorData::new(vec![loss], [1]);
+            return TrainOutput {
+                grads: self.gradients_by_parameter(gradients),
+                item: BinaryOutput {
+                    loss: Tensor::from_data(loss, &batch.features.device()),
+                    rows: batch.features.dims()[0],
+                    scored: None,
+                },
+            };
+        }
+        let output = self.step_output(batch, false);
         // The sum of the members' mean losses: each member's gradient is its own loss's.
         let grads = match self.networks() {
             1 => output.loss.backward(),
@@ -262,17 +294,17 @@ impl<B: Backend> InferenceStep for TrainingNetwork<B> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::models::dropout;
+    use crate::models::host::loss_and_gradients;
     use crate::models::mlp::ThreatDetectorConfig;
+    use crate::models::mlp::f32_values;
     use burn::backend::{Autodiff, NdArray};
-    use burn::tensor::{Distribution, TensorData};
+    use burn::tensor::{Distribution, ElementConversion};
 
-    type Train = Autodiff<NdArray>;
-
-    /// Features, targets (a third positive) and a batch of `rows`.
-    fn batch(rows: usize, positive_weight: f64) -> BethBatch<Train> {
+    /// A batch of `rows` with features from `B`'s generator and a third of the rows positive.
+    fn batch<B: AutodiffBackend>(rows: usize, positive_weight: f64) -> BethBatch<B> {
         let device = Default::default();
-        let features =
-            Tensor::<Train, 2>::random([rows, 7], Distribution::Normal(0.0, 1.5), &device);
+        let features = Tensor::<B, 2>::random([rows, 7], Distribution::Normal(0.0, 1.5), &device);
         let targets: Vec<f32> = (0..rows).map(|r| (r % 3 == 0) as u8 as f32).collect();
         BethBatch {
             features,
@@ -281,83 +313,158 @@ mod tests {
         }
     }
 
-    /// Every parameter's gradient after `loss.backward()`, flattened, in `w1 … b3` order.
-    fn gradients(network: &TrainingNetwork<Train>, loss: Tensor<Train, 1>) -> Vec<Vec<f32>> {
-        let grads = loss.backward();
-        let flat = |t: Tensor<NdArray, 2>| t.into_data().into_vec::<f32>().unwrap();
+    /// `members` freshly initialised networks with this dropout, as training builds them.
+    fn network<B: AutodiffBackend>(members: usize, dropout: f64) -> TrainingNetwork<B> {
+        let device = Default::default();
+        let config = ThreatDetectorConfig::new().with_dropout(dropout);
+        B::seed(&device, 41 + members as u64);
+        let nets: Vec<_> = (0..members)
+            .map(|_| config.init::<B>(&device).materialize())
+            .collect();
+        if members == 1 {
+            TrainingNetwork::Single(nets[0].clone())
+        } else {
+            TrainingNetwork::Stacked(ThreatEnsemble::stack(&nets, &config))
+        }
+    }
+
+    /// Every parameter's gradient in `grads`, flattened, in `w1 … b3` order.
+    fn by_parameter<B: AutodiffBackend>(
+        network: &TrainingNetwork<B>,
+        grads: &GradientsParams,
+    ) -> Vec<Vec<f32>> {
+        fn get<B: AutodiffBackend, const D: usize>(
+            grads: &GradientsParams,
+            p: &Param<Tensor<B, D>>,
+        ) -> Vec<f32> {
+            let g = grads.get::<B::InnerBackend, D>(p.id).expect("a gradient");
+            g.into_data().convert::<f32>().into_vec::<f32>().unwrap()
+        }
         match network {
-            TrainingNetwork::Single(m) => {
-                let bias = |l: &Linear<Train>| {
-                    let g = l.bias.as_ref().unwrap().grad(&grads).unwrap();
-                    g.into_data().into_vec::<f32>().unwrap()
-                };
-                vec![
-                    flat(m.fc1.weight.grad(&grads).unwrap()),
-                    bias(&m.fc1),
-                    flat(m.fc2.weight.grad(&grads).unwrap()),
-                    bias(&m.fc2),
-                    flat(m.fc3.weight.grad(&grads).unwrap()),
-                    bias(&m.fc3),
-                ]
-            }
-            TrainingNetwork::Stacked(e) => [&e.w1, &e.b1, &e.w2, &e.b2, &e.w3, &e.b3]
-                .map(|p| {
-                    p.grad(&grads)
-                        .unwrap()
-                        .into_data()
-                        .into_vec::<f32>()
-                        .unwrap()
-                })
-                .to_vec(),
+            TrainingNetwork::Single(m) => [&m.fc1, &m.fc2, &m.fc3]
+                .into_iter()
+                .flat_map(|l| [get(grads, &l.weight), get(grads, bias(l))])
+                .collect(),
+            TrainingNetwork::Stacked(e) => e.parameters().map(|p| get(grads, p)).to_vec(),
             TrainingNetwork::Autoencoder(_) => unreachable!(),
         }
     }
 
-    /// The host operation against burn's autodiff through the tensor path, on the same
+    /// The training step against burn's autodiff through the tensor path, on the same
     /// parameters, batch and dropout masks (both draw them from the generator, seeded alike):
-    /// the loss and every gradient agree to float rounding.
-    #[test]
-    fn the_host_step_gives_the_tensor_paths_loss_and_gradients() {
+    /// the loss and every gradient agree to float rounding. Rows 1 (a loader's remainder), 50,
+    /// and 600 (with 2 or 5 members, the members run on the cores side by side).
+    fn the_step_matches_the_tensor_path<B: AutodiffBackend>() {
+        let _generator = crate::backend::generator_lock();
+        assert!(host_step::engages::<B>());
         let device = Default::default();
-        let config = ThreatDetectorConfig::new();
-        for members in [1, 3] {
-            Train::seed(&device, 41);
-            let nets: Vec<_> = (0..members)
-                .map(|_| config.init::<Train>(&device).materialize())
-                .collect();
-            let network = if members == 1 {
-                TrainingNetwork::Single(nets[0].clone())
-            } else {
-                TrainingNetwork::Stacked(ThreatEnsemble::stack(&nets, &config))
-            };
-            for positive_weight in [1.0, 4.0] {
-                let batch = batch(50, positive_weight);
-                Train::seed(&device, 7);
-                let tensor_loss = network.step_output(batch.clone(), false).loss;
-                Train::seed(&device, 7);
-                let parameters = network.host_parameters().unwrap();
-                let host_loss = host_step::training_loss(parameters, &batch).unwrap();
-                let value = |t: &Tensor<Train, 1>| t.clone().into_scalar();
-                let (a, b) = (value(&tensor_loss), value(&host_loss));
-                assert!((a - b).abs() <= 1e-6 * a.abs().max(1.0), "loss {a} vs {b}");
-                let expected = gradients(&network, tensor_loss);
-                let found = gradients(&network, host_loss);
-                for (e, f) in expected.iter().zip(&found) {
-                    assert_eq!(e.len(), f.len());
-                    let scale = e.iter().fold(1e-3f32, |m, v| m.max(v.abs()));
-                    for (x, y) in e.iter().zip(f) {
-                        assert!(
-                            (x - y).abs() <= 1e-5 * scale,
-                            "{members} members: {x} vs {y}"
-                        );
+        for members in [1, 2, 5] {
+            for dropout in [0.0, 0.3] {
+                let network = network::<B>(members, dropout);
+                for (rows, positive_weight) in [(1, 1.0), (50, 4.0), (600, 1.0), (600, 4.0)] {
+                    let batch = batch::<B>(rows, positive_weight);
+                    let case = format!("{members} members, dropout {dropout}, {rows} rows");
+                    B::seed(&device, 7);
+                    let tensor = network.step_output(batch.clone(), false).loss;
+                    let expected_loss = tensor.clone().into_scalar().elem::<f32>();
+                    let expected = GradientsParams::from_grads(
+                        tensor.mul_scalar(members as f64).backward(),
+                        &network,
+                    );
+                    B::seed(&device, 7);
+                    let host = TrainStep::step(&network, batch.clone());
+                    let loss = host.item.loss.into_scalar().elem::<f32>();
+                    assert!(
+                        (loss - expected_loss).abs() <= 1e-6 * expected_loss.abs().max(1.0),
+                        "{case}: loss {loss} vs {expected_loss}"
+                    );
+                    let expected = by_parameter(&network, &expected);
+                    let found = by_parameter(&network, &host.grads);
+                    for (i, (e, f)) in expected.iter().zip(&found).enumerate() {
+                        assert_eq!(e.len(), f.len());
+                        // Float rounding relative to the parameter's largest gradient.
+                        let scale = e.iter().fold(1e-3f32, |m, v| m.max(v.abs()));
+                        for (x, y) in e.iter().zip(f) {
+                            assert!(
+                                (x - y).abs() <= 2e-5 * scale,
+                                "{case}, parameter {i}: {x} vs {y}"
+                            );
+                        }
+                    }
+                    if dropout > 0.0 && rows > 1 {
+                        // The masks were live: other draws give another loss.
+                        B::seed(&device, 8);
+                        let other = TrainStep::step(&network, batch).item.loss;
+                        let other = other.into_scalar().elem::<f32>();
+                        assert!((other - loss).abs() > 1e-5, "{case}: {other} vs {loss}");
                     }
                 }
-                // The masks were live: other draws give another loss.
-                Train::seed(&device, 8);
-                let parameters = network.host_parameters().unwrap();
-                let other = host_step::training_loss(parameters, &batch).unwrap();
-                assert!((value(&other) - b).abs() > 1e-4, "{} vs {b}", value(&other));
             }
         }
+    }
+
+    #[test]
+    fn the_step_matches_the_tensor_path_on_ndarray() {
+        the_step_matches_the_tensor_path::<Autodiff<NdArray>>();
+    }
+
+    #[cfg(feature = "flex")]
+    #[test]
+    fn the_step_matches_the_tensor_path_on_flex() {
+        the_step_matches_the_tensor_path::<Autodiff<burn::backend::Flex>>();
+    }
+
+    /// The Learner's step on a CPU backend is the host pass, bit for bit: if it silently fell
+    /// back to the tensor path (a backend no longer recognised, say), the float rounding of
+    /// burn's products would show.
+    fn the_step_is_the_host_pass<B: AutodiffBackend>() {
+        let _generator = crate::backend::generator_lock();
+        let device = Default::default();
+        for members in [1, 3] {
+            let network = network::<B>(members, 0.3);
+            let batch = batch::<B>(64, 2.0);
+            B::seed(&device, 5);
+            let step = TrainStep::step(&network, batch.clone());
+            let parameters = network.host_parameters().expect("a network");
+            B::seed(&device, 5);
+            let rows = 64;
+            let masks = dropout::mask::<B>(members * rows * 64, 0.3, &device);
+            let direct = loss_and_gradients(
+                parameters.shape,
+                parameters.values.each_ref().map(Vec::as_slice),
+                &f32_values(batch.features.clone().inner()),
+                &f32_values(batch.targets.clone().inner()),
+                2.0,
+                Some(&masks),
+            );
+            assert_eq!(step.item.loss.into_scalar().elem::<f32>(), direct.loss);
+            assert_eq!(
+                by_parameter(&network, &step.grads),
+                direct.gradients.to_vec(),
+                "{members} members"
+            );
+            // The tensor path differs from it in the last bits: the check above can tell.
+            B::seed(&device, 5);
+            let tensor = network.step_output(batch, false).loss;
+            let tensor =
+                GradientsParams::from_grads(tensor.mul_scalar(members as f64).backward(), &network);
+            assert_ne!(
+                by_parameter(&network, &tensor),
+                direct.gradients.to_vec(),
+                "{members} members: the tensor path gave the host pass's bits"
+            );
+        }
+    }
+
+    #[test]
+    fn the_step_on_ndarray_is_the_host_pass() {
+        the_step_is_the_host_pass::<Autodiff<NdArray>>();
+    }
+
+    #[cfg(feature = "flex")]
+    #[test]
+    fn the_step_on_flex_is_the_host_pass() {
+        assert!(host_step::engages::<Autodiff<burn::backend::Flex>>());
+        the_step_is_the_host_pass::<Autodiff<burn::backend::Flex>>();
     }
 }

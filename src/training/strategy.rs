@@ -9,11 +9,12 @@
 //! the epoch's training loss is the same mean over the same rows. Everything else is the
 //! Learner's: the learning-rate schedule, the optimizer step, validation after every epoch
 //! (one event per batch, as before), checkpoints, early stopping, the renderer and the
-//! interrupter. The groups are fixed step counts, never timings, so a seed still gives the
-//! same bytes.
+//! interrupter, and gradient accumulation (`grads_accumulation`) as burn's loop does it. The
+//! groups are fixed step counts, never timings, so a seed still gives the same bytes.
 
 use burn::data::dataloader::Progress;
 use burn::module::AutodiffModule;
+use burn::optim::GradientsAccumulator;
 use burn::prelude::*;
 use burn::tensor::{Device, TensorData};
 use burn::train::{
@@ -94,6 +95,7 @@ where
                 &global,
                 &mut processor,
                 &interrupter,
+                components.grad_accumulation,
             );
             if interrupter.should_stop() {
                 break;
@@ -118,12 +120,16 @@ where
     }
 }
 
+/// One training epoch. With `accumulation` (burn's `grads_accumulation`), the gradients of
+/// that many steps are summed before each optimizer step, as burn's single-device loop does
+/// (steps left over at the end of an epoch are dropped there too).
 fn train_epoch<LC>(
     learner: &mut Learner<LC>,
     dataloader: &TrainLoader<LC>,
     global: &Progress,
     processor: &mut SupervisedTrainingEventProcessor<LC>,
     interrupter: &Interrupter,
+    accumulation: Option<usize>,
 ) where
     LC: LearningComponentsTypes,
     <LC::TrainingModel as TrainStep>::Output: Coalesce,
@@ -131,13 +137,25 @@ fn train_epoch<LC>(
     let mut iterator = dataloader.iter();
     let mut iteration = 0;
     let mut pending = Vec::with_capacity(STEPS_PER_EVENT);
+    let mut accumulator = GradientsAccumulator::new();
+    let mut accumulated = 0;
     loop {
         let finished = match iterator.next() {
             Some(batch) => {
                 iteration += 1;
                 learner.lr_step();
                 let output = learner.train_step(batch);
-                learner.optimizer_step(output.grads);
+                match accumulation {
+                    Some(steps) => {
+                        accumulator.accumulate(&learner.model(), output.grads);
+                        accumulated += 1;
+                        if accumulated >= steps {
+                            learner.optimizer_step(accumulator.grads());
+                            accumulated = 0;
+                        }
+                    }
+                    None => learner.optimizer_step(output.grads),
+                }
                 pending.push(output.item);
                 interrupter.should_stop()
             }
@@ -210,4 +228,121 @@ fn valid_epoch<LC: LearningComponentsTypes>(
         }
     }
     processor.process_valid(LearnerEvent::EndEpoch(global.items_processed));
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use burn::backend::{Autodiff, NdArray};
+    use burn::data::dataloader::{DataLoader, DataLoaderBuilder};
+    use burn::module::{AutodiffModule, Module};
+    use burn::optim::{GradientsParams, SgdConfig};
+    use burn::prelude::*;
+    use burn::train::{Learner, SupervisedTraining, TrainingStrategy};
+
+    use super::GroupedEventsStrategy;
+    use crate::data::BethDataset;
+    use crate::features::{FeatureScaler, FeatureSet};
+    use crate::models::mlp::ThreatDetectorConfig;
+    use crate::training::batch::{BethBatch, RowBatcher, ScaledRows};
+    use crate::training::progress::ObservingRenderer;
+    use crate::training::step::TrainingNetwork;
+
+    type Train = Autodiff<NdArray>;
+
+    /// Every parameter's values, in the module's order.
+    fn values<M: Module<NdArray>>(module: &M) -> Vec<f32> {
+        let mut out = Vec::new();
+        struct Collect<'a>(&'a mut Vec<f32>);
+        impl burn::module::ModuleVisitor<NdArray> for Collect<'_> {
+            fn visit_float<const D: usize>(
+                &mut self,
+                param: &burn::module::Param<Tensor<NdArray, D>>,
+            ) {
+                self.0
+                    .extend(param.val().into_data().convert::<f32>().iter::<f32>());
+            }
+        }
+        module.visit(&mut Collect(&mut out));
+        out
+    }
+
+    /// With `grads_accumulation(2)` over an epoch of two batches, the Learner takes one SGD
+    /// step with the sum of both batches' gradients at the starting weights: `p − lr·(g₁ +
+    /// g₂)`, computed here through burn's autodiff on each batch.
+    #[test]
+    fn gradient_accumulation_sums_the_steps_before_one_optimizer_step() {
+        let _generator = crate::backend::generator_lock();
+        let data = BethDataset::open(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/beth/Jotishyadav29_BethSecure/labelled_testing_data.csv"
+        ))
+        .unwrap();
+        let scaler = FeatureScaler::fit(FeatureSet::Paper, &data).unwrap();
+        let rows = ScaledRows::new(&scaler, &data);
+        assert_eq!(data.len(), 100);
+        let device = Default::default();
+        fn loader<B: Backend>(rows: ScaledRows) -> Arc<dyn DataLoader<B, BethBatch<B>>> {
+            DataLoaderBuilder::new(RowBatcher {
+                positive_weight: 1.0,
+            })
+            .batch_size(50)
+            .set_device(Default::default())
+            .build(rows)
+        }
+        let config = ThreatDetectorConfig::new().with_dropout(0.0);
+        Train::seed(&device, 3);
+        let start = TrainingNetwork::Single(config.init::<Train>(&device).materialize());
+
+        let lr = 0.1;
+        let mut expected_gradient: Option<Vec<f32>> = None;
+        for batch in loader::<Train>(rows.clone()).iter() {
+            let loss = start.step_output(batch, false).loss;
+            let grads = GradientsParams::from_grads(loss.backward(), &start);
+            let g = gradient_values(&start, &grads);
+            expected_gradient = Some(match expected_gradient {
+                None => g,
+                Some(sum) => sum.iter().zip(&g).map(|(a, b)| a + b).collect(),
+            });
+        }
+        let expected: Vec<f32> = values(&start.valid())
+            .iter()
+            .zip(expected_gradient.unwrap())
+            .map(|(p, g)| p - lr as f32 * g)
+            .collect();
+
+        let dir = tempfile::tempdir().unwrap();
+        let training = SupervisedTraining::new(dir.path(), loader(rows.clone()), loader(rows))
+            .with_training_strategy(TrainingStrategy::Custom(Arc::new(
+                GroupedEventsStrategy::new(device),
+            )))
+            .grads_accumulation(2)
+            .with_application_logger(None)
+            .renderer(ObservingRenderer(Box::new(|_| {})))
+            .num_epochs(1);
+        let result = training.launch(Learner::new(start, SgdConfig::new().init(), lr));
+        let found = values(&result.model);
+        assert_eq!(found.len(), expected.len());
+        for (f, e) in found.iter().zip(&expected) {
+            assert!((f - e).abs() <= 1e-6 * e.abs().max(1.0), "{f} vs {e}");
+        }
+    }
+
+    /// The gradients in `grads` of every parameter of `network`, in the module's order.
+    fn gradient_values(network: &TrainingNetwork<Train>, grads: &GradientsParams) -> Vec<f32> {
+        struct Collect<'a>(&'a GradientsParams, Vec<f32>);
+        impl burn::module::ModuleVisitor<Train> for Collect<'_> {
+            fn visit_float<const D: usize>(
+                &mut self,
+                param: &burn::module::Param<Tensor<Train, D>>,
+            ) {
+                let g = self.0.get::<NdArray, D>(param.id).expect("a gradient");
+                self.1.extend(g.into_data().convert::<f32>().iter::<f32>());
+            }
+        }
+        let mut collect = Collect(grads, Vec::new());
+        network.visit(&mut collect);
+        collect.1
+    }
 }

@@ -5,9 +5,10 @@
 //! over activations that here fit in registers. This kernel keeps each block of rows' hidden
 //! activations in L1 (first layer) and in registers (second layer), fuses bias, ReLU, the
 //! output dot product and the sigmoid, and is chosen at run time only where the CPU has
-//! AVX-512F; everywhere else the SGEMM path scores. The sums run in a different order from
-//! the SGEMM path's, so the two agree to float rounding (`tests` below, and
-//! `tests/cpu_scorer.rs` against burn's forward pass).
+//! AVX-512F; everywhere else the host forward pass ([`super::network`]) scores. The sums run
+//! in a different order from the forward pass's, so the two agree to float rounding (`tests`
+//! below, against the forward pass and the definition in f64, and `tests/cpu_scorer.rs`
+//! against burn's forward pass).
 
 use crate::models::mlp::probability;
 
@@ -212,23 +213,25 @@ mod tests {
         (1.0 / (1.0 + (-z).exp())) as f32
     }
 
+    /// Elements of `w1, b1, w2, b2, w3, b3`.
+    const SIZES: [usize; 6] = [
+        INPUTS * HIDDEN1,
+        HIDDEN1,
+        HIDDEN1 * HIDDEN2,
+        HIDDEN2,
+        HIDDEN2,
+        1,
+    ];
+
     #[test]
     fn matches_the_definition_on_every_tail_length() {
         let mut seed = 7;
-        let sizes = [
-            INPUTS * HIDDEN1,
-            HIDDEN1,
-            HIDDEN1 * HIDDEN2,
-            HIDDEN2,
-            HIDDEN2,
-            1,
-        ];
         // Weights on the scale a network of this shape has (PyTorch's initialisation,
         // uniform ±1/√fan_in), so that f32 rounding stays within the bound below.
         let fan_in = [INPUTS, INPUTS, HIDDEN1, HIDDEN1, HIDDEN2, HIDDEN2];
         let p: [Vec<f32>; 6] = std::array::from_fn(|i| {
             let bound = 1.0 / (fan_in[i] as f32).sqrt();
-            draws(sizes[i], &mut seed)
+            draws(SIZES[i], &mut seed)
                 .iter()
                 .map(|w| w * bound)
                 .collect()
@@ -252,6 +255,31 @@ mod tests {
                     "{rows} rows, row {i}: {y} against {want}"
                 );
             }
+        }
+    }
+
+    /// The kernel scores what the host forward pass scores, to float rounding.
+    #[test]
+    fn matches_the_host_forward_pass() {
+        let mut seed = 11;
+        let p: [Vec<f32>; 6] = SIZES.map(|n| draws(n, &mut seed).iter().map(|w| w * 0.3).collect());
+        let parameters = [&p[0][..], &p[1], &p[2], &p[3], &p[4], &p[5]];
+        let Some(kernel) = Avx512Network::new(parameters) else {
+            assert!(!available(), "the kernel refused the notebook's shape");
+            return;
+        };
+        let network = super::super::network::HostNetwork::new(INPUTS, parameters);
+        let rows = 1003;
+        let x: Vec<f32> = draws(rows * INPUTS, &mut seed)
+            .iter()
+            .map(|v| v * 3.0)
+            .collect();
+        let (mut fast, mut logits) = (vec![f32::NAN; rows], vec![f32::NAN; rows]);
+        kernel.score(&x, &mut fast);
+        network.logits(&x, &mut logits, &mut Vec::new());
+        for (i, (y, z)) in fast.iter().zip(&logits).enumerate() {
+            let want = probability(*z);
+            assert!((y - want).abs() <= 1e-6, "row {i}: {y} against {want}");
         }
     }
 

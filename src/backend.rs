@@ -238,6 +238,26 @@ mod tests {
     use burn::prelude::Tensor;
     use burn::tensor::TensorData;
 
+    /// The host backends and autodiff over them keep tensors in host memory (the host
+    /// dropout mask and the host training step are chosen by this); wgpu does not.
+    #[test]
+    fn host_backends_are_recognised_with_and_without_autodiff() {
+        use burn::backend::Autodiff;
+        assert!(tensors_on_host::<NdArray>());
+        assert!(tensors_on_host::<Autodiff<NdArray>>());
+        #[cfg(feature = "flex")]
+        {
+            assert!(tensors_on_host::<Flex>());
+            assert!(tensors_on_host::<Autodiff<Flex>>());
+            assert!(!computes_on_host::<Autodiff<Flex>>());
+        }
+        #[cfg(feature = "wgpu")]
+        {
+            assert!(!tensors_on_host::<Wgpu>());
+            assert!(!tensors_on_host::<Autodiff<Wgpu>>());
+        }
+    }
+
     /// The direct read gives the values of an array whose memory is shared, and stands aside
     /// (`None`) for a view in another layout, for the generic read.
     #[test]

@@ -82,14 +82,21 @@ impl<'a> HostNetwork<'a> {
     pub fn logits(&self, x: &[f32], logits: &mut [f32], work: &mut Vec<f32>) {
         let rows = logits.len();
         let layers = Layers::take(self.shape, rows, work);
-        self.forward(x, None, layers.a1, layers.d1, layers.a2, layers.r2, logits);
+        self.hidden(x, None, layers.a1, layers.d1, layers.a2, layers.r2);
+        let [_, _, _, _, w3, b3] = self.parameters;
+        // The output layer summed from the bias on, as the scorer always has: the scores of
+        // detectors saved before this pass was shared stay the same bits. (Training sums the
+        // products first, `output_layer`, and its bytes stay the same too; the two orders
+        // differ by at most a float step.)
+        for (z, r2) in logits.iter_mut().zip(layers.r2.chunks_exact(self.shape.hidden2)) {
+            *z = r2.iter().zip(w3).fold(b3[0], |acc, (&h, &w)| acc + h * w);
+        }
     }
 
-    /// Forward: `a1 = x·w1 + b1`, `d1 = relu(a1) ∘ mask`, `a2 = d1·w2 + b2`, `r2 = relu(a2)`,
-    /// `z = r2·w3 + b3`, for `z.len()` rows.
-    #[allow(clippy::too_many_arguments)]
+    /// The hidden layers: `a1 = x·w1 + b1`, `d1 = relu(a1) ∘ mask`, `a2 = d1·w2 + b2`,
+    /// `r2 = relu(a2)`, for the rows `a1` holds.
     #[inline(always)]
-    fn forward(
+    fn hidden(
         &self,
         x: &[f32],
         mask: Option<&[f32]>,
@@ -97,10 +104,9 @@ impl<'a> HostNetwork<'a> {
         d1: &mut [f32],
         a2: &mut [f32],
         r2: &mut [f32],
-        z: &mut [f32],
     ) {
-        let [w1, b1, w2, b2, w3, b3] = self.parameters;
-        let rows = z.len();
+        let [w1, b1, w2, b2, _, _] = self.parameters;
+        let rows = a1.len() / self.shape.hidden1;
         dense(x, rows, w1, b1, a1);
         // Elementwise loops over whole slices with selects, not branches, so they vectorise:
         // a ReLU's sign is a coin flip that a branch would mispredict half the time.
@@ -120,8 +126,13 @@ impl<'a> HostNetwork<'a> {
         for (r, &a) in r2.iter_mut().zip(a2.iter()) {
             *r = a.max(0.0);
         }
-        let h2 = self.shape.hidden2;
-        for (z, r2) in z.iter_mut().zip(r2.chunks_exact(h2)) {
+    }
+
+    /// The output layer as training computes it: `z = r2·w3 + b3`, the products summed first.
+    #[inline(always)]
+    fn output_layer(&self, r2: &[f32], z: &mut [f32]) {
+        let [_, _, _, _, w3, b3] = self.parameters;
+        for (z, r2) in z.iter_mut().zip(r2.chunks_exact(self.shape.hidden2)) {
             *z = b3[0] + r2.iter().zip(w3).map(|(r, w)| r * w).sum::<f32>();
         }
     }
@@ -361,7 +372,8 @@ fn member_pass(batch: &Batch<'_>, member: Member<'_>, work: &mut Vec<f32>) -> f3
         g2,
         dz,
     } = Layers::take(network.shape, rows, work);
-    network.forward(features, mask, a1, d1, a2, r2, dz);
+    network.hidden(features, mask, a1, d1, a2, r2);
+    network.output_layer(r2, dz);
 
     let mut loss_sum = 0.0f32;
     for (dz, &y) in dz.iter_mut().zip(targets) {

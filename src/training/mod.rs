@@ -438,9 +438,8 @@ fn fit_network<B: AutodiffBackend>(
     // exactly the weights the single network would.
     let network = if autoencoder {
         TrainingNetwork::Autoencoder(config.autoencoder.init::<B>(device).materialize())
-    } else if config.ensemble == 1 {
-        TrainingNetwork::Single(config.model.init::<B>(device).materialize())
     } else {
+        // One network is a stack of one: the same arithmetic, the same bytes.
         let members: Vec<ThreatDetector<B>> = (0..config.ensemble)
             .map(|_| config.model.init::<B>(device).materialize())
             .collect();

@@ -1,8 +1,6 @@
 //! One training or validation step: the network (single or stacked members), its loss, and
 //! what it hands to the metrics.
 
-use burn::module::Param;
-use burn::nn::Linear;
 use burn::optim::GradientsParams;
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
@@ -81,14 +79,13 @@ impl Adaptor<BinaryOutputSync> for BinaryOutputSync {
     }
 }
 
-/// The network the Learner trains: the single network, or several stacked.
+/// The network the Learner trains: the supervised networks stacked (one, the notebook's, is
+/// a stack of one), or the autoencoder.
 #[derive(Module, Debug)]
-// One per training run: boxing the larger variants would buy nothing.
+// One per training run: boxing the larger variant would buy nothing.
 #[allow(clippy::large_enum_variant)]
 pub enum TrainingNetwork<B: Backend> {
-    /// One network (`ensemble = 1`).
-    Single(ThreatDetector<B>),
-    /// Several networks trained side by side.
+    /// The supervised networks trained side by side (`ensemble` of them).
     Stacked(ThreatEnsemble<B>),
     /// The label-free autoencoder: its loss is the mean squared reconstruction error, and it
     /// hands no probabilities to the metrics.
@@ -99,7 +96,6 @@ impl<B: Backend> TrainingNetwork<B> {
     /// The trained members as separate networks (none for the autoencoder).
     pub fn into_members(self, config: &ThreatDetectorConfig) -> Vec<ThreatDetector<B>> {
         match self {
-            TrainingNetwork::Single(model) => vec![model],
             TrainingNetwork::Stacked(ensemble) => ensemble.into_members(config),
             TrainingNetwork::Autoencoder(_) => Vec::new(),
         }
@@ -111,15 +107,6 @@ impl<B: Backend> TrainingNetwork<B> {
         let rows = batch.features.dims()[0];
         let (loss, probabilities) = match self {
             TrainingNetwork::Autoencoder(model) => (model.loss(batch.features), None),
-            TrainingNetwork::Single(model) => {
-                let logits = model.forward_logits(batch.features);
-                let loss =
-                    bce_with_logits(logits.clone(), batch.targets.clone(), batch.positive_weight);
-                (
-                    loss,
-                    keep_scores.then(|| burn::tensor::activation::sigmoid(logits)),
-                )
-            }
             TrainingNetwork::Stacked(ensemble) if !keep_scores => (
                 ensemble.mean_member_loss(
                     batch.features,
@@ -128,6 +115,15 @@ impl<B: Backend> TrainingNetwork<B> {
                 ),
                 None,
             ),
+            TrainingNetwork::Stacked(ensemble) if ensemble.members() == 1 => {
+                // One network: its probability, its loss on the logits (the stable form).
+                let logits = ensemble.forward_logits(batch.features);
+                let rows = logits.dims()[1];
+                let logits = logits.reshape([rows, 1]);
+                let loss =
+                    bce_with_logits(logits.clone(), batch.targets.clone(), batch.positive_weight);
+                (loss, Some(burn::tensor::activation::sigmoid(logits)))
+            }
             TrainingNetwork::Stacked(ensemble) => {
                 // Validation judges what the detector will output: the averaged probability.
                 let p = ensemble.forward(batch.features);
@@ -146,7 +142,7 @@ impl<B: Backend> TrainingNetwork<B> {
     /// Networks trained side by side.
     fn networks(&self) -> usize {
         match self {
-            TrainingNetwork::Single(_) | TrainingNetwork::Autoencoder(_) => 1,
+            TrainingNetwork::Autoencoder(_) => 1,
             TrainingNetwork::Stacked(ensemble) => ensemble.members(),
         }
     }
@@ -175,23 +171,6 @@ impl<B: AutodiffBackend> TrainingNetwork<B> {
     /// The parameters in the host step's layout (none for the autoencoder).
     fn host_parameters(&self) -> Option<HostParameters> {
         let (shape, dropout, values) = match self {
-            TrainingNetwork::Single(model) => {
-                let [inputs, hidden1] = model.fc1.weight.dims();
-                let [[w1, b1], [w2, b2], [w3, b3]] =
-                    [&model.fc1, &model.fc2, &model.fc3].map(|layer| {
-                        [
-                            host_step::values_of(&layer.weight),
-                            host_step::values_of(bias(layer)),
-                        ]
-                    });
-                let shape = NetworkShape {
-                    members: 1,
-                    inputs,
-                    hidden1,
-                    hidden2: model.fc2.weight.dims()[1],
-                };
-                (shape, model.dropout.prob, [w1, b1, w2, b2, w3, b3])
-            }
             TrainingNetwork::Stacked(ensemble) => {
                 let [members, inputs, hidden1] = ensemble.w1.dims();
                 let shape = NetworkShape {
@@ -218,16 +197,6 @@ impl<B: AutodiffBackend> TrainingNetwork<B> {
         let mut registered = GradientsParams::new();
         let [w1, b1, w2, b2, w3, b3] = gradients;
         match self {
-            TrainingNetwork::Single(model) => {
-                for (layer, [w, b]) in [&model.fc1, &model.fc2, &model.fc3].into_iter().zip([
-                    [w1, b1],
-                    [w2, b2],
-                    [w3, b3],
-                ]) {
-                    host_step::register(&mut registered, &layer.weight, w);
-                    host_step::register(&mut registered, bias(layer), b);
-                }
-            }
             TrainingNetwork::Stacked(ensemble) => {
                 for (parameter, gradient) in ensemble
                     .parameters()
@@ -241,14 +210,6 @@ impl<B: AutodiffBackend> TrainingNetwork<B> {
         }
         registered
     }
-}
-
-/// A layer's bias (every layer of the network has one).
-fn bias<B: Backend>(layer: &Linear<B>) -> &Param<Tensor<B, 1>> {
-    layer
-        .bias
-        .as_ref()
-        .expect("the network's layers have biases")
 }
 
 impl<B: AutodiffBackend> TrainStep for TrainingNetwork<B> {
@@ -299,6 +260,7 @@ mod tests {
     use crate::models::mlp::ThreatDetectorConfig;
     use crate::models::mlp::f32_values;
     use burn::backend::{Autodiff, NdArray};
+    use burn::module::Param;
     use burn::tensor::{Distribution, ElementConversion};
 
     /// A batch of `rows` with features from `B`'s generator and a third of the rows positive.
@@ -321,11 +283,7 @@ mod tests {
         let nets: Vec<_> = (0..members)
             .map(|_| config.init::<B>(&device).materialize())
             .collect();
-        if members == 1 {
-            TrainingNetwork::Single(nets[0].clone())
-        } else {
-            TrainingNetwork::Stacked(ThreatEnsemble::stack(&nets, &config))
-        }
+        TrainingNetwork::Stacked(ThreatEnsemble::stack(&nets, &config))
     }
 
     /// Every parameter's gradient in `grads`, flattened, in `w1 … b3` order.
@@ -341,10 +299,6 @@ mod tests {
             g.into_data().convert::<f32>().into_vec::<f32>().unwrap()
         }
         match network {
-            TrainingNetwork::Single(m) => [&m.fc1, &m.fc2, &m.fc3]
-                .into_iter()
-                .flat_map(|l| [get(grads, &l.weight), get(grads, bias(l))])
-                .collect(),
             TrainingNetwork::Stacked(e) => e.parameters().map(|p| get(grads, p)).to_vec(),
             TrainingNetwork::Autoencoder(_) => unreachable!(),
         }

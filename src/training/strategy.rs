@@ -244,6 +244,7 @@ mod tests {
     use super::GroupedEventsStrategy;
     use crate::data::BethDataset;
     use crate::features::{FeatureScaler, FeatureSet};
+    use crate::models::ensemble::ThreatEnsemble;
     use crate::models::mlp::ThreatDetectorConfig;
     use crate::training::batch::{BethBatch, RowBatcher, ScaledRows};
     use crate::training::progress::ObservingRenderer;
@@ -293,7 +294,8 @@ mod tests {
         }
         let config = ThreatDetectorConfig::new().with_dropout(0.0);
         Train::seed(&device, 3);
-        let start = TrainingNetwork::Single(config.init::<Train>(&device).materialize());
+        let network = config.init::<Train>(&device).materialize();
+        let start = TrainingNetwork::Stacked(ThreatEnsemble::stack(&[network], &config));
 
         let lr = 0.1;
         let mut expected_gradient: Option<Vec<f32>> = None;

@@ -88,7 +88,10 @@ impl<'a> HostNetwork<'a> {
         // detectors saved before this pass was shared stay the same bits. (Training sums the
         // products first, `output_layer`, and its bytes stay the same too; the two orders
         // differ by at most a float step.)
-        for (z, r2) in logits.iter_mut().zip(layers.r2.chunks_exact(self.shape.hidden2)) {
+        for (z, r2) in logits
+            .iter_mut()
+            .zip(layers.r2.chunks_exact(self.shape.hidden2))
+        {
             *z = r2.iter().zip(w3).fold(b3[0], |acc, (&h, &w)| acc + h * w);
         }
     }

@@ -778,23 +778,33 @@ fn a_message_that_keeps_failing_is_dead_lettered_after_max_deliver() {
     });
     let events = tracee_events(3);
     publish_raw(&url, &[events.join("\n")]);
-    // A short ack wait as well as the nak's 1 s backoff: a redelivery the server hands to a
-    // pull request the client has just given up on comes back after the ack wait instead
-    // (seen once under a loaded test run: no redelivery within the idle time).
-    let summary = Scorer::start(
-        &model,
-        &url,
-        &["--until-idle", "4", "--max-deliver", "2", "--ack-wait", "2"],
-    )
-    .finish();
-    assert_eq!(summary["retries"], 1, "{summary}");
+    // Runs until the dead letter is stored, however long the redeliveries take: under a
+    // loaded test run a redelivery after the nak's 1 s backoff was seen to take longer than
+    // an idle window of 4 s (the server hands it to a pull request the scorer has finished
+    // with, and it comes back after the ack wait). The contract checked is the order of
+    // events, not their timing.
+    let scorer = Scorer::start(&model, &url, &["--max-deliver", "2", "--ack-wait", "2"]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let dead = loop {
+        let dead = stream_messages(&url, "BETH_DEAD");
+        if !dead.is_empty() || Instant::now() > deadline {
+            break dead;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    scorer.signal("-TERM");
+    let summary = scorer.finish();
+    // Given back at least once before the dead letter (once, unless a round of the dead-letter
+    // step itself failed under load and was given back too: seen once in twenty loaded runs).
+    assert!(summary["retries"].as_u64().unwrap() >= 1, "{summary}");
     assert_eq!(summary["dead_messages"], 1, "{summary}");
     assert_eq!(summary["messages"], 0, "{summary}");
-    let dead = stream_messages(&url, "BETH_DEAD");
-    assert_eq!(dead.len(), 1);
+    assert_eq!(dead.len(), 1, "no dead letter within 60 s: {summary}");
     assert_eq!(dead[0].0, "beth.dead.message");
     let letter: Value = serde_json::from_str(&dead[0].2).unwrap();
-    assert_eq!(letter["deliveries"], 2);
+    // The second delivery the scorer sees is dead-lettered: the second, or a later one if a
+    // redelivery went to a finished pull request.
+    assert!(letter["deliveries"].as_u64().unwrap() >= 2, "{letter}");
     assert_eq!(letter["sequence"], 1);
     assert_eq!(letter["message"], events.join("\n").as_str());
     assert!(!letter["error"].as_str().unwrap().is_empty());

@@ -12,7 +12,6 @@
 //! (wgpu) the step takes burn's tensor path: there, reading the parameters back every step
 //! would cost more than it saves.
 
-use burn::module::Param;
 use burn::optim::GradientsParams;
 use burn::prelude::*;
 use burn::tensor::TensorData;
@@ -21,6 +20,7 @@ use burn::tensor::backend::AutodiffBackend;
 use super::batch::BethBatch;
 use crate::backend::computes_on_host;
 use crate::models::dropout;
+use crate::models::ensemble::ThreatEnsemble;
 use crate::models::host::{LossAndGradients, NetworkShape, loss_and_gradients};
 use crate::models::mlp::f32_values;
 
@@ -42,47 +42,54 @@ pub struct HostParameters {
     pub values: [Vec<f32>; 6],
 }
 
-/// A parameter's values, read without touching the autodiff graph.
-pub fn values_of<B: AutodiffBackend, const D: usize>(parameter: &Param<Tensor<B, D>>) -> Vec<f32> {
-    f32_values(parameter.val().inner())
+/// The ensemble's parameters as the host step reads them (values read without touching the
+/// autodiff graph).
+pub fn parameters_of<B: AutodiffBackend>(ensemble: &ThreatEnsemble<B>) -> HostParameters {
+    let [members, inputs, hidden1] = ensemble.w1.dims();
+    HostParameters {
+        shape: NetworkShape {
+            members,
+            inputs,
+            hidden1,
+            hidden2: ensemble.w2.dims()[2],
+        },
+        dropout: ensemble.dropout_probability(),
+        values: ensemble
+            .parameters()
+            .map(|parameter| f32_values(parameter.val().inner())),
+    }
 }
 
-/// The loss of the networks on `batch` and the gradients of the members' summed losses, with
-/// the dropout masks the tensor path would draw (same generator, same order).
+/// The ensemble's step on `batch`: the loss (the mean over members), and the gradients of the
+/// members' summed losses registered by parameter, as burn-train's `TrainOutput` takes them.
+/// The dropout masks are those the tensor path would draw (same generator, same order).
 pub fn step<B: AutodiffBackend>(
-    parameters: &HostParameters,
+    ensemble: &ThreatEnsemble<B>,
     batch: &BethBatch<B>,
-) -> LossAndGradients {
+) -> (f32, GradientsParams) {
     let HostParameters {
         shape,
         dropout,
         values,
-    } = parameters;
+    } = parameters_of(ensemble);
     let rows = batch.features.dims()[0];
-    let masks = (*dropout > 0.0).then(|| {
+    let masks = (dropout > 0.0).then(|| {
         let elements = shape.members * rows * shape.hidden1;
-        dropout::mask::<B>(elements, *dropout, &batch.features.device())
+        dropout::mask::<B>(elements, dropout, &batch.features.device())
     });
-    loss_and_gradients(
-        *shape,
+    let LossAndGradients { loss, gradients } = loss_and_gradients(
+        shape,
         values.each_ref().map(Vec::as_slice),
         &f32_values(batch.features.clone().inner()),
         &f32_values(batch.targets.clone().inner()),
         batch.positive_weight as f32,
         masks.as_deref(),
-    )
-}
-
-/// Registers `gradient` (in the parameter's layout) as `parameter`'s gradient.
-pub fn register<B: AutodiffBackend, const D: usize>(
-    gradients: &mut GradientsParams,
-    parameter: &Param<Tensor<B, D>>,
-    gradient: Vec<f32>,
-) {
-    let device = parameter.device();
-    let data = TensorData::new(gradient, parameter.shape());
-    gradients.register(
-        parameter.id,
-        Tensor::<B::InnerBackend, D>::from_data(data, &device),
     );
+    let mut registered = GradientsParams::new();
+    for (parameter, gradient) in ensemble.parameters().into_iter().zip(gradients) {
+        let data = TensorData::new(gradient, parameter.shape());
+        let tensor = Tensor::<B::InnerBackend, 3>::from_data(data, &parameter.device());
+        registered.register(parameter.id, tensor);
+    }
+    (loss, registered)
 }

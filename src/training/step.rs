@@ -1,7 +1,6 @@
 //! One training or validation step: the network (single or stacked members), its loss, and
 //! what it hands to the metrics.
 
-use burn::optim::GradientsParams;
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{TensorData, Transaction};
@@ -10,10 +9,9 @@ use burn::train::{InferenceStep, ItemLazy, TrainOutput, TrainStep};
 
 use crate::models::autoencoder::Autoencoder;
 use crate::models::ensemble::ThreatEnsemble;
-use crate::models::host::{LossAndGradients, NetworkShape};
 use crate::models::mlp::{ThreatDetector, ThreatDetectorConfig, bce_with_logits};
 use crate::training::batch::BethBatch;
-use crate::training::host_step::{self, HostParameters};
+use crate::training::host_step;
 
 /// What one step hands to the metrics.
 #[derive(Debug)]
@@ -167,51 +165,6 @@ fn bce_on_probabilities<B: Backend>(
     (positive + negative).neg().mean()
 }
 
-impl<B: AutodiffBackend> TrainingNetwork<B> {
-    /// The parameters in the host step's layout (none for the autoencoder).
-    fn host_parameters(&self) -> Option<HostParameters> {
-        let (shape, dropout, values) = match self {
-            TrainingNetwork::Stacked(ensemble) => {
-                let [members, inputs, hidden1] = ensemble.w1.dims();
-                let shape = NetworkShape {
-                    members,
-                    inputs,
-                    hidden1,
-                    hidden2: ensemble.w2.dims()[2],
-                };
-                let values = ensemble.parameters().map(host_step::values_of);
-                (shape, ensemble.dropout_probability(), values)
-            }
-            TrainingNetwork::Autoencoder(_) => return None,
-        };
-        Some(HostParameters {
-            shape,
-            dropout,
-            values,
-        })
-    }
-
-    /// Each gradient (in [`host_parameters`](Self::host_parameters)' order) registered as
-    /// its parameter's.
-    fn gradients_by_parameter(&self, gradients: [Vec<f32>; 6]) -> GradientsParams {
-        let mut registered = GradientsParams::new();
-        let [w1, b1, w2, b2, w3, b3] = gradients;
-        match self {
-            TrainingNetwork::Stacked(ensemble) => {
-                for (parameter, gradient) in ensemble
-                    .parameters()
-                    .into_iter()
-                    .zip([w1, b1, w2, b2, w3, b3])
-                {
-                    host_step::register(&mut registered, parameter, gradient);
-                }
-            }
-            TrainingNetwork::Autoencoder(_) => {}
-        }
-        registered
-    }
-}
-
 impl<B: AutodiffBackend> TrainStep for TrainingNetwork<B> {
     type Input = BethBatch<B>;
     type Output = BinaryOutput<B>;
@@ -220,12 +173,12 @@ impl<B: AutodiffBackend> TrainStep for TrainingNetwork<B> {
         // On the CPU backends the loss and its gradients come from the host pass
         // (`host_step`); elsewhere from the tensor path.
         if host_step::engages::<B>()
-            && let Some(parameters) = self.host_parameters()
+            && let TrainingNetwork::Stacked(ensemble) = self
         {
-            let LossAndGradients { loss, gradients } = host_step::step(&parameters, &batch);
+            let (loss, grads) = host_step::step(ensemble, &batch);
             let loss = TensorData::new(vec![loss], [1]);
             return TrainOutput {
-                grads: self.gradients_by_parameter(gradients),
+                grads,
                 item: BinaryOutput {
                     loss: Tensor::from_data(loss, &batch.features.device()),
                     rows: batch.features.dims()[0],
@@ -261,6 +214,7 @@ mod tests {
     use crate::models::mlp::f32_values;
     use burn::backend::{Autodiff, NdArray};
     use burn::module::Param;
+    use burn::optim::GradientsParams;
     use burn::tensor::{Distribution, ElementConversion};
 
     /// A batch of `rows` with features from `B`'s generator and a third of the rows positive.
@@ -379,7 +333,10 @@ mod tests {
             let batch = batch::<B>(64, 2.0);
             B::seed(&device, 5);
             let step = TrainStep::step(&network, batch.clone());
-            let parameters = network.host_parameters().expect("a network");
+            let TrainingNetwork::Stacked(ensemble) = &network else {
+                unreachable!("a supervised network")
+            };
+            let parameters = host_step::parameters_of(ensemble);
             B::seed(&device, 5);
             let rows = 64;
             let masks = dropout::mask::<B>(members * rows * 64, 0.3, &device);

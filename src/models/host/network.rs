@@ -366,15 +366,9 @@ fn member_pass(batch: &Batch<'_>, member: Member<'_>, work: &mut Vec<f32>) -> f3
     } = network.shape;
     let [_, _, w2, _, w3, _] = network.parameters;
     let rows = targets.len();
-    let Layers {
-        a1,
-        d1,
-        a2,
-        r2,
-        g1,
-        g2,
-        dz,
-    } = Layers::take(network.shape, rows, work);
+    let layers = Layers::take(network.shape, rows, work);
+    let (a1, d1, a2, r2) = (layers.a1, layers.d1, layers.a2, layers.r2);
+    let (g1, g2, dz) = (layers.g1, layers.g2, layers.dz);
     network.hidden(features, mask, a1, d1, a2, r2);
     network.output_layer(r2, dz);
 

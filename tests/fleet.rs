@@ -541,6 +541,59 @@ fn a_bad_line_is_dead_lettered_and_its_neighbours_scored() {
     assert_eq!(consumer_pending(&url), (0, 0));
 }
 
+/// `--alerts-per-message N`: the alerts of one priority from one source message share a
+/// message, one JSON object per line, at most N of them, under that priority's subject; all
+/// together are exactly the alerts offline `score` gives, and scoring the same messages again
+/// (a second consumer) stores nothing twice.
+#[test]
+fn alerts_per_message_packs_the_alerts_of_one_priority() {
+    let Some(server) = NatsServer::start("alerts_per_message", &[]) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    // Threshold 0: every event alerts, with priorities from Notice to Critical.
+    let model = fixture_detector_with_threshold(BIN, dir.path(), "0.0");
+    let events = dir.path().join("events.jsonl");
+    write_lines(&events, &tracee_events(60));
+    let expected = offline_alerts(&model, &events);
+    let url = server.url();
+    publish(&url, &events, &["--events-per-message", "30"]);
+    let packed = ["--until-idle", "1", "--alerts-per-message", "8"];
+    let summary = Scorer::start(&model, &url, &packed).finish();
+    assert_eq!(summary["alerts"], 60);
+    let messages = stream_messages(&url, "BETH_ALERTS");
+    let mut alerts = Vec::new();
+    for (subject, id, payload) in &messages {
+        let lines: Vec<&str> = payload.split('\n').collect();
+        assert!(
+            (1..=8).contains(&lines.len()),
+            "{} alerts in one",
+            lines.len()
+        );
+        for line in &lines {
+            let priority = serde_json::from_str::<Value>(line).unwrap()["priority"]
+                .as_str()
+                .unwrap()
+                .to_lowercase();
+            assert_eq!(subject, &format!("beth.alerts.{priority}"));
+        }
+        assert!(id.starts_with("TRACEE:"), "{id}");
+        alerts.extend(lines.into_iter().map(String::from));
+    }
+    assert!(messages.len() < 60, "packed: {} messages", messages.len());
+    let mut ids: Vec<&String> = messages.iter().map(|(_, id, _)| id).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), messages.len(), "an id appears twice");
+    alerts.sort();
+    assert_eq!(alerts, expected);
+
+    let again = [&packed[..], &["--consumer", "again"]].concat();
+    let summary = Scorer::start(&model, &url, &again).finish();
+    assert_eq!(summary["alerts"], 60);
+    assert_eq!(stream_count(&url, "BETH_ALERTS"), messages.len() as u64);
+}
+
 /// The server is killed (SIGKILL) and started again on the same store while a scorer holds
 /// messages: the scorer reconnects by itself and nothing is lost or doubled.
 #[test]
@@ -750,6 +803,97 @@ fn credentials_and_unreachable_servers() {
     assert_eq!(out.status.code(), Some(1));
     assert!(started.elapsed() < Duration::from_secs(10));
     assert!(String::from_utf8_lossy(&out.stderr).contains("connect"));
+
+    // What the fleet decides itself is refused beside --nats, not silently ignored.
+    let model = dir.path().join("no-model-needed");
+    let model = model.to_str().unwrap();
+    for extra in [
+        &["--output", "alerts.jsonl"][..],
+        &["--only-alerts"],
+        &["--output-format", "csv"],
+    ] {
+        let out = run(&[&["score", "--model", model, "--nats", &right][..], extra].concat());
+        assert_ne!(out.status.code(), Some(0), "{extra:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(extra[0]), "{extra:?}: {stderr}");
+        assert!(!stderr.contains("s3cret"), "{stderr}");
+    }
+}
+
+/// TLS as deployments run it: a server with a certificate from a private CA (made here with
+/// the `openssl` command), trusted through `--nats-ca`; without the CA the connection is
+/// refused with a clear error and exit 1.
+#[test]
+fn tls_with_a_private_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(ca) = private_ca_and_server_certificate(dir.path()) else {
+        return;
+    };
+    let cert = dir.path().join("server.pem");
+    let key = dir.path().join("server.key");
+    let Some(server) = NatsServer::start(
+        "tls_with_a_private_ca",
+        &[
+            "--tls",
+            "--tlscert",
+            cert.to_str().unwrap(),
+            "--tlskey",
+            key.to_str().unwrap(),
+        ],
+    ) else {
+        return;
+    };
+    let events = dir.path().join("events.jsonl");
+    write_lines(&events, &tracee_events(10));
+    let url = format!("tls://127.0.0.1:{}", server.port);
+    let out = run(&["publish", "--nats", &url, events.to_str().unwrap()]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "an unknown CA must not be trusted"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("connect"), "{stderr}");
+
+    let published = publish(&url, &events, &["--nats-ca", ca.to_str().unwrap()]);
+    assert_eq!(published["events"], 10);
+    // A nats:// URL with a CA given is TLS too.
+    let url = format!("nats://127.0.0.1:{}", server.port);
+    let published = publish(&url, &events, &["--nats-ca", ca.to_str().unwrap()]);
+    assert_eq!(published["duplicates"], 1, "{published}");
+}
+
+/// A CA and a server certificate for 127.0.0.1 signed by it, in `dir` (`ca.pem`,
+/// `server.pem`, `server.key`); `None` with a note when the `openssl` command is missing.
+fn private_ca_and_server_certificate(dir: &Path) -> Option<PathBuf> {
+    let openssl = |args: &[&str]| Command::new("openssl").args(args).current_dir(dir).output();
+    if openssl(&["version"]).is_err() {
+        assert!(
+            std::env::var_os("BETH_DETECT_REQUIRE_NATS").is_none(),
+            "BETH_DETECT_REQUIRE_NATS is set but the openssl command is missing"
+        );
+        eprintln!("tls_with_a_private_ca: SKIPPED: the openssl command is not installed");
+        return None;
+    }
+    std::fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+    let ec_key = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
+    for command in [
+        format!("req -x509 {ec_key} -keyout ca.key -out ca.pem -days 2 -subj /CN=beth-detect-CA"),
+        format!("req {ec_key} -keyout server.key -out server.csr -subj /CN=127.0.0.1"),
+        "x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem \
+         -days 2 -extfile san.ext"
+            .to_string(),
+    ] {
+        let args: Vec<&str> = command.split_whitespace().collect();
+        let args = &args[..];
+        let out = openssl(args).unwrap();
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Some(dir.join("ca.pem"))
 }
 
 /// A message that keeps failing for another reason than its lines — here the alerts stream

@@ -60,9 +60,10 @@ pub struct Args {
     output: Option<PathBuf>,
     /// `csv` (the input's columns plus score,prediction; Tracee input always gives JSON lines),
     /// `jsonl` (one JSON object per event with score and prediction added), or `falco` (alerts
-    /// only, as Falco-compatible JSON lines with their reasons, for falcosidekick).
-    #[arg(long, value_enum, default_value_t = OutputKind::Csv)]
-    output_format: OutputKind,
+    /// only, as Falco-compatible JSON lines with their reasons, for falcosidekick). Default
+    /// `csv`; with `--nats` only `falco`.
+    #[arg(long, value_enum)]
+    output_format: Option<OutputKind>,
     /// Give every alert its reasons: the top 3 features by occlusion (score minus the score
     /// with the feature set to its training mean), as a `reasons` column or JSON list.
     #[arg(long)]
@@ -90,11 +91,11 @@ pub struct Args {
 pub fn run(args: Args) -> Result<()> {
     #[cfg(feature = "nats")]
     if args.fleet.nats.is_some() {
-        if args.input.is_some() || args.input_flag.is_some() || args.output.is_some() {
+        if let Some(kind) = args.output_format.filter(|&k| k != OutputKind::Falco) {
             return Err(Error::InvalidConfig {
                 name: "score --nats",
-                expected: "no input or output file: events come from the stream, alerts go to BETH_ALERTS",
-                found: "an input or --output".into(),
+                expected: "--output-format falco (alerts go to BETH_ALERTS as Falco JSON with reasons)",
+                found: format!("--output-format {kind:?}").to_lowercase(),
             });
         }
         return super::score_nats::run(&args.model, &args.fleet, args.json);
@@ -108,7 +109,7 @@ fn run_on<B: Backend>(args: Args) -> Result<()> {
         batch_size: args.batch_size,
         only_alerts: args.only_alerts,
         skip_bad: args.skip_bad,
-        format: args.output_format.format(),
+        format: args.output_format.unwrap_or(OutputKind::Csv).format(),
         explain: args.explain,
         // The plain-matrix CPU path scores the same model faster than burn on a CPU backend; on
         // the GPU backend the model runs where the user asked.

@@ -20,7 +20,14 @@ use super::nats::{ConnectArgs, runtime};
 pub struct FleetArgs {
     /// Score a fleet's events from NATS JetStream instead of a file: nats://[user:password@|
     /// token@]host:port or tls://…; alerts go to stream BETH_ALERTS as Falco JSON with reasons.
-    #[arg(long, value_name = "URL")]
+    /// Options of file scoring that the fleet decides for itself are refused beside it: events
+    /// are Tracee JSON lines, alerts Falco JSON with reasons, bad lines dead-lettered, scoring
+    /// on the CPU path.
+    #[arg(
+        long,
+        value_name = "URL",
+        conflicts_with_all = ["input", "input_flag", "output", "format", "only_alerts", "skip_bad", "batch_size", "backend"]
+    )]
     pub nats: Option<String>,
     /// The events stream (with --nats).
     #[arg(long, default_value = EVENTS_STREAM, requires = "nats")]
@@ -42,6 +49,11 @@ pub struct FleetArgs {
     /// Messages fetched and scored together (each holds up to 256 events by default).
     #[arg(long, default_value_t = 32, requires = "nats")]
     fetch_messages: usize,
+    /// Alerts per message on BETH_ALERTS. 1: each alert its own message and id. More: the
+    /// alerts of one priority from one source message share a message, one JSON per line,
+    /// with the first one's id — several times faster to store when many events alert.
+    #[arg(long, default_value_t = 1, requires = "nats")]
+    alerts_per_message: usize,
     #[command(flatten)]
     connect: ConnectArgs,
 }
@@ -68,6 +80,7 @@ pub fn run(model: &Path, args: &FleetArgs, json: bool) -> Result<()> {
             .transpose()?,
         max_deliver: args.max_deliver,
         fetch_messages: args.fetch_messages,
+        alerts_per_message: args.alerts_per_message,
     };
     // Scoring runs on the CPU path whatever the backend; NdArray only holds the weights.
     let detector = Detector::<NdArray>::load(model, &Default::default())?;

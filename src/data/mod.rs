@@ -11,7 +11,7 @@ pub(crate) use rng::{Rng, split_mix64_at};
 mod schema;
 mod splits;
 mod tracee;
-pub(crate) use tracee::{TraceeFields, decode_tracee_fields};
+pub(crate) use tracee::{TraceeFields, decode_tracee_fields, object_members};
 pub mod synth;
 
 pub use dataset::{BethDataset, BethItem, ColumnSummary, EventColumns};

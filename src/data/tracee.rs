@@ -93,46 +93,23 @@ fn scan_event(line: &[u8], required: u16) -> Scan<BethEvent> {
     let mut scanner = Scanner { bytes: line, at: 0 };
     let mut values = [0i64; 9];
     let mut seen = 0u16;
-    scanner.skip_space();
-    if scanner.peek() != Some(b'{') {
-        return Err(scanner.unexpected("a JSON object"));
-    }
-    scanner.at += 1;
-    scanner.skip_space();
-    if scanner.peek() == Some(b'}') {
-        scanner.at += 1;
-    } else {
-        loop {
-            scanner.skip_space();
-            let key = scanner.key()?;
-            scanner.skip_space();
-            scanner.expect(b':', "`:` after an object key")?;
-            scanner.skip_space();
-            match key {
-                Key::Field(k) => {
-                    if seen & (1 << k) != 0 {
-                        return Err(Fault::Duplicate(k));
-                    }
-                    seen |= 1 << k;
-                    values[k] = scanner.field_value(k)?;
+    scanner.object_line(|scanner| {
+        let key = scanner.key()?;
+        scanner.skip_space();
+        scanner.expect(b':', "`:` after an object key")?;
+        scanner.skip_space();
+        match key {
+            Key::Field(k) => {
+                if seen & (1 << k) != 0 {
+                    return Err(Fault::Duplicate(k));
                 }
-                Key::Other => scanner.skip_value(1)?,
+                seen |= 1 << k;
+                values[k] = scanner.field_value(k)?;
+                Ok(())
             }
-            scanner.skip_space();
-            match scanner.peek() {
-                Some(b',') => scanner.at += 1,
-                Some(b'}') => {
-                    scanner.at += 1;
-                    break;
-                }
-                _ => return Err(scanner.unexpected("`,` or `}` after an object member")),
-            }
+            Key::Other => scanner.skip_value(1),
         }
-    }
-    scanner.skip_space();
-    if scanner.at != line.len() {
-        return Err(scanner.unexpected("the end of the line after the object"));
-    }
+    })?;
     if seen & required != required {
         let missing = (0..FIELDS.len())
             .find(|k| (seen & required) & (1 << k) == 0 && required & (1 << k) != 0)
@@ -151,6 +128,33 @@ fn scan_event(line: &[u8], required: u16) -> Scan<BethEvent> {
         sus: 0,
         evil: 0,
     })
+}
+
+/// The members of a one-object JSON line as (key, raw value text), in the order written, for
+/// an output that copies an event's fields as they are (Falco-shaped alerts). `None` if the
+/// line is not one valid JSON object or a key holds an escape (the caller then decodes it).
+pub(crate) fn object_members(line: &[u8]) -> Option<Vec<(&str, &str)>> {
+    let text = std::str::from_utf8(line).ok()?;
+    let mut scanner = Scanner { bytes: line, at: 0 };
+    let mut members = Vec::with_capacity(40);
+    scanner
+        .object_line(|scanner| {
+            let key_start = scanner.at + 1;
+            if scanner.peek() != Some(b'"') || scanner.skip_string()? {
+                return Err(scanner.unexpected("a key without escapes"));
+            }
+            // Positions are at ASCII quotes and separators: character boundaries.
+            let key = &text[key_start..scanner.at - 1];
+            scanner.skip_space();
+            scanner.expect(b':', "`:` after an object key")?;
+            scanner.skip_space();
+            let value_start = scanner.at;
+            scanner.skip_value(1)?;
+            members.push((key, &text[value_start..scanner.at]));
+            Ok(())
+        })
+        .ok()?;
+    Some(members)
 }
 
 type Scan<T> = Result<T, Fault>;
@@ -319,6 +323,39 @@ impl Scanner<'_> {
             expected,
             at: self.at,
         }
+    }
+
+    /// Walks the one object a line holds, calling `member` at each member's key; checks the
+    /// separators, and that nothing but space follows the object.
+    fn object_line(&mut self, mut member: impl FnMut(&mut Self) -> Scan<()>) -> Scan<()> {
+        self.skip_space();
+        if self.peek() != Some(b'{') {
+            return Err(self.unexpected("a JSON object"));
+        }
+        self.at += 1;
+        self.skip_space();
+        if self.peek() == Some(b'}') {
+            self.at += 1;
+        } else {
+            loop {
+                self.skip_space();
+                member(self)?;
+                self.skip_space();
+                match self.peek() {
+                    Some(b',') => self.at += 1,
+                    Some(b'}') => {
+                        self.at += 1;
+                        break;
+                    }
+                    _ => return Err(self.unexpected("`,` or `}` after an object member")),
+                }
+            }
+        }
+        self.skip_space();
+        if self.at != self.bytes.len() {
+            return Err(self.unexpected("the end of the line after the object"));
+        }
+        Ok(())
     }
 
     /// An object key: one of the fields read, or anything else.

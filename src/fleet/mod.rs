@@ -21,6 +21,7 @@
 //! when it starts. This module is a shell over [`crate::scoring`]: every score comes from the
 //! same CPU scorer as `score` and `serve`.
 
+pub mod acked;
 pub mod connection;
 pub mod publish;
 pub mod scorer;

@@ -10,15 +10,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream::consumer::{AckPolicy, PullConsumer, pull};
-use async_nats::jetstream::context::{Context, PublishAckFuture};
+use async_nats::jetstream::context::Context;
 use async_nats::jetstream::message::{AckKind, Message, PublishMessage};
 use futures_util::StreamExt;
 use serde::Serialize;
 use serde_json::json;
 
+use super::acked::{AckedPublisher, Round};
 use super::connection::NatsOptions;
 use super::publish::{EVENTS_SUBJECTS, ensure_stream};
-use super::wire::alert_id;
+use super::wire::{MessagePacker, alert_id};
 use crate::error::{Error, Result};
 use crate::scoring::falco::Priority;
 use crate::scoring::{BodyScorer, LinesScore};
@@ -53,6 +54,10 @@ pub struct FleetConfig {
     pub max_deliver: i64,
     /// Messages fetched at once.
     pub fetch_messages: usize,
+    /// Alerts per message on the alerts stream: 1 (the default) gives each alert its own
+    /// message and id; more packs the alerts of one priority from one source message, as
+    /// newline-separated JSON, which stores several times faster when many events alert.
+    pub alerts_per_message: usize,
 }
 
 impl Default for FleetConfig {
@@ -64,6 +69,7 @@ impl Default for FleetConfig {
             until_idle: None,
             max_deliver: 5,
             fetch_messages: 32,
+            alerts_per_message: 1,
         }
     }
 }
@@ -100,6 +106,9 @@ fn unix_now() -> f64 {
 
 /// Waits for messages when none are waiting; short, so that a stop is noticed soon.
 const POLL: Duration = Duration::from_millis(500);
+/// How long a publish of an alert or dead letter may wait for its PubAck before the message
+/// it came from is given back (the client's request timeout, as for every other request).
+const PUBACK_WAIT: Duration = Duration::from_secs(10);
 /// How much longer than [`POLL`] a fetch may take before it is given up and tried again.
 const FETCH_PATIENCE: Duration = Duration::from_secs(5);
 
@@ -111,6 +120,15 @@ pub struct FleetScorer {
     jetstream: Context,
     consumer: PullConsumer,
     ack_wait: Duration,
+    publisher: tokio::sync::Mutex<AckedPublisher>,
+}
+
+/// The alerts of one priority from one message, being packed into messages.
+struct AlertGroup {
+    priority: Priority,
+    packer: MessagePacker,
+    /// The line of the first alert in the packer.
+    first_line: u64,
 }
 
 /// Where a message came from, for its ids and dead letters.
@@ -129,10 +147,14 @@ impl FleetScorer {
         scorer: BodyScorer,
         config: FleetConfig,
     ) -> Result<Self> {
-        if config.max_deliver < 1 || config.fetch_messages == 0 || config.ack_wait.is_zero() {
+        if config.max_deliver < 1
+            || config.fetch_messages == 0
+            || config.alerts_per_message == 0
+            || config.ack_wait.is_zero()
+        {
             return Err(Error::InvalidConfig {
                 name: "fleet scorer",
-                expected: "max_deliver, fetch size and ack wait of at least 1",
+                expected: "max_deliver, fetch size, alerts per message and ack wait of at least 1",
                 found: format!("{config:?}"),
             });
         }
@@ -187,7 +209,11 @@ impl FleetScorer {
                 ),
             });
         }
+        let publisher = AckedPublisher::new(&client, PUBACK_WAIT)
+            .await
+            .map_err(|e| options.error("subscribe to PubAcks", e))?;
         Ok(FleetScorer {
+            publisher: tokio::sync::Mutex::new(publisher),
             config,
             scorer: Arc::new(scorer),
             client,
@@ -305,29 +331,16 @@ impl FleetScorer {
                 return;
             }
         };
+        let mut publisher = self.publisher.lock().await;
         let publishing = async {
-            let mut outcomes = Vec::with_capacity(messages.len());
-            let mut pending = Vec::with_capacity(messages.len());
-            for ((message, source), lines) in messages.iter().zip(&sources).zip(&scored) {
-                pending.push(self.publish_results(message, source, lines).await);
+            let mut round = publisher.round(messages.len());
+            for (owner, ((message, source), lines)) in
+                messages.iter().zip(&sources).zip(&scored).enumerate()
+            {
+                self.publish_results(&mut round, owner, message, source, lines)
+                    .await;
             }
-            for acks in pending {
-                let mut outcome = Ok(());
-                match acks {
-                    Ok(acks) => {
-                        for ack in acks {
-                            if let Err(e) = ack.await
-                                && outcome.is_ok()
-                            {
-                                outcome = Err(e.to_string());
-                            }
-                        }
-                    }
-                    Err(e) => outcome = Err(e),
-                }
-                outcomes.push(outcome);
-            }
-            outcomes
+            round.finish().await
         };
         let outcomes = self.with_progress(&messages, publishing).await;
         for (((message, source), lines), outcome) in
@@ -351,27 +364,59 @@ impl FleetScorer {
         }
     }
 
-    /// Sends a message's alerts and dead letters; their PubAcks are awaited by the caller.
+    /// Sends a message's alerts and dead letters in `round`, which awaits their PubAcks.
     async fn publish_results(
         &self,
+        round: &mut Round<'_>,
+        owner: usize,
         message: &Message,
         source: &Source,
         lines: &LinesScore,
-    ) -> std::result::Result<Vec<PublishAckFuture>, String> {
-        let mut acks = Vec::with_capacity(lines.alerts.len() + lines.bad.len());
+    ) {
         let threshold = self.scorer.threshold();
+        // One message per alert by default; with `alerts_per_message` > 1, the alerts of one
+        // priority, in line order, share a message whose id is its first alert's.
+        let mut groups: Vec<AlertGroup> = Vec::with_capacity(4);
         for alert in &lines.alerts {
-            let priority = Priority::of(alert.score, threshold).name().to_lowercase();
+            let priority = Priority::of(alert.score, threshold);
             let text = alert.text.strip_suffix(b"\n").unwrap_or(&alert.text);
-            let publish = PublishMessage::build()
-                .payload(text.to_vec().into())
-                .message_id(alert_id(&self.config.stream, source.sequence, alert.line));
-            acks.push(
-                self.jetstream
-                    .send_publish(format!("beth.alerts.{priority}"), publish)
-                    .await
-                    .map_err(|e| e.to_string())?,
-            );
+            let group = match groups.iter().position(|g| g.priority == priority) {
+                Some(i) => &mut groups[i],
+                None => {
+                    let packer = match MessagePacker::new(
+                        self.config.alerts_per_message,
+                        self.client.server_info().max_payload,
+                    ) {
+                        Ok(packer) => packer,
+                        Err(e) => return round.fail(owner, e.to_string()),
+                    };
+                    groups.push(AlertGroup {
+                        priority,
+                        packer,
+                        first_line: alert.line,
+                    });
+                    groups.last_mut().expect("just pushed")
+                }
+            };
+            let line = alert.line;
+            match group
+                .packer
+                .push(text, || format!("the alert for line {line}"))
+            {
+                Ok(Some(full)) => {
+                    let first = std::mem::replace(&mut group.first_line, line);
+                    self.publish_alerts(round, owner, source, priority, first, full)
+                        .await;
+                }
+                Ok(None) => {}
+                Err(e) => return round.fail(owner, e.to_string()),
+            }
+        }
+        for group in groups {
+            if let Some(last) = group.packer.finish() {
+                self.publish_alerts(round, owner, source, group.priority, group.first_line, last)
+                    .await;
+            }
         }
         for bad in &lines.bad {
             let letter = json!({
@@ -383,17 +428,33 @@ impl FleetScorer {
                 "line": bad.line,
                 "event": String::from_utf8_lossy(&message.payload[bad.bytes.clone()]),
             });
-            let publish = PublishMessage::build()
-                .payload(letter.to_string().into())
-                .message_id(alert_id(&self.config.stream, source.sequence, bad.line));
-            acks.push(
-                self.jetstream
-                    .send_publish("beth.dead.line", publish)
-                    .await
-                    .map_err(|e| e.to_string())?,
-            );
+            let id = alert_id(&self.config.stream, source.sequence, bad.line);
+            round
+                .publish(
+                    owner,
+                    "beth.dead.line".into(),
+                    &id,
+                    letter.to_string().into(),
+                )
+                .await;
         }
-        Ok(acks)
+    }
+
+    /// Publishes packed alerts (lines with their newlines) as `beth.alerts.<priority>`, the
+    /// id that of the first alert, the last newline dropped: one alert is exactly its JSON.
+    async fn publish_alerts(
+        &self,
+        round: &mut Round<'_>,
+        owner: usize,
+        source: &Source,
+        priority: Priority,
+        first_line: u64,
+        mut payload: Vec<u8>,
+    ) {
+        payload.pop();
+        let id = alert_id(&self.config.stream, source.sequence, first_line);
+        let subject = format!("beth.alerts.{}", priority.name().to_ascii_lowercase());
+        round.publish(owner, subject, &id, payload.into()).await;
     }
 
     /// A message that could not be handled: given back with backoff, or after `max_deliver`

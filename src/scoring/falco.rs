@@ -10,8 +10,6 @@
 //! know what happened, not how unusual it looked. With the default threshold 0.5: scores
 //! from 0.95 are `Critical`, from 0.75 `Error`, from 0.6 `Warning`.
 
-use std::collections::BTreeMap;
-
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
@@ -172,25 +170,26 @@ impl FalcoContext {
         now: SystemTime,
         line: &mut Vec<u8>,
     ) -> Option<()> {
-        let mut fields: BTreeMap<&str, &RawValue> = serde_json::from_slice(record).ok()?;
-        let text = |name: &str| -> Option<String> {
-            let raw = fields.get(name)?.get();
-            Some(match serde_json::from_str::<String>(raw) {
-                Ok(text) => text,
-                Err(_) => raw.to_string(),
-            })
+        let fields = crate::data::object_members(record)?;
+        // The last of a repeated key counts, as in a map.
+        let raw = |name: &str| -> Option<&str> {
+            fields
+                .iter()
+                .rev()
+                .find(|(key, _)| *key == name)
+                .map(|(_, value)| *value)
         };
+        let text = |name: &str| -> Option<String> { raw(name).map(json_text) };
         let priority = Priority::of(score, threshold);
-        let time = fields
-            .get("timestamp")
-            .and_then(|raw| raw.get().parse::<u64>().ok())
+        let time = raw("timestamp")
+            .and_then(|raw| raw.parse::<u64>().ok())
             .filter(|&t| t >= EPOCH_NANOS_MIN)
             .map_or(now, |t| SystemTime::UNIX_EPOCH + Duration::from_nanos(t));
-        let hostname = fields
-            .get("hostName")
-            .and_then(|raw| serde_json::from_str::<String>(raw.get()).ok())
-            .unwrap_or_else(|| self.hostname.clone());
-        let output = describe(&text, score, priority, &hostname, reasons);
+        let hostname = raw("hostName")
+            .filter(|raw| raw.starts_with('"'))
+            .map_or_else(|| self.hostname.clone(), json_text);
+        let reasons = reasons_text(reasons);
+        let output = describe(&text, score, priority, &hostname, &reasons);
         // Tracee's `args` as `args.<name>` fields, when every one has a name.
         #[derive(Deserialize)]
         struct Arg<'a> {
@@ -198,31 +197,33 @@ impl FalcoContext {
             #[serde(borrow)]
             value: Option<&'a RawValue>,
         }
-        let args: Option<Vec<Arg>> = fields
-            .get("args")
-            .and_then(|raw| serde_json::from_str(raw.get()).ok());
-        let mut flattened: Vec<(String, &RawValue)> = Vec::new();
-        let null: &RawValue = serde_json::from_str("null").ok()?;
-        if let Some(args) = args {
-            fields.remove("args");
-            for arg in args {
-                flattened.push((format!("args.{}", arg.name), arg.value.unwrap_or(null)));
-            }
-        }
+        let args: Option<Vec<Arg>> = raw("args").and_then(|raw| serde_json::from_str(raw).ok());
+        let flattened: Vec<(String, &str)> = args
+            .iter()
+            .flatten()
+            .map(|arg| {
+                (
+                    format!("args.{}", arg.name),
+                    arg.value.map_or("null", RawValue::get),
+                )
+            })
+            .collect();
         let score_text = serde_json::to_string(&crate::scoring::json::json_score(score)).ok()?;
         let threshold_text = serde_json::to_string(&Value::from(threshold)).ok()?;
-        let reasons_value = serde_json::to_string(&reasons_text(reasons)).ok()?;
-        let mut output_fields: BTreeMap<&str, &str> = BTreeMap::new();
-        for (key, value) in &fields {
-            output_fields.insert(key, value.get());
-        }
-        for (key, value) in &flattened {
-            output_fields.insert(key, value.get());
-        }
-        output_fields.insert("beth_detect.score", &score_text);
-        output_fields.insert("beth_detect.threshold", &threshold_text);
-        output_fields.insert("beth_detect.reasons", &reasons_value);
+        let reasons_value = serde_json::to_string(&reasons).ok()?;
+        let mut output_fields: Vec<(&str, &str)> =
+            Vec::with_capacity(fields.len() + flattened.len() + 3);
+        output_fields.extend(
+            fields
+                .iter()
+                .filter(|(key, _)| args.is_none() || *key != "args"),
+        );
+        output_fields.extend(flattened.iter().map(|(key, value)| (key.as_str(), *value)));
+        output_fields.push(("beth_detect.score", &score_text));
+        output_fields.push(("beth_detect.threshold", &threshold_text));
+        output_fields.push(("beth_detect.reasons", &reasons_value));
         // The keys in the order serde_json's map writes them (sorted), as `alert` does.
+        last_of_each_key_sorted(&mut output_fields);
         let string = |line: &mut Vec<u8>, text: &str| serde_json::to_writer(&mut *line, text);
         line.extend_from_slice(b"{\"hostname\":");
         string(line, &hostname).ok()?;
@@ -252,6 +253,23 @@ impl FalcoContext {
     }
 }
 
+/// Sorts members by key, keeping only the last of each key: what inserting them in order into
+/// a map does.
+fn last_of_each_key_sorted(members: &mut Vec<(&str, &str)>) {
+    members.reverse();
+    // Stable: of equal keys the last written stays first, and `dedup_by` keeps it.
+    members.sort_by(|a, b| a.0.cmp(b.0));
+    members.dedup_by(|later, kept| later.0 == kept.0);
+}
+
+/// A raw JSON value as text: a string's contents, anything else as written.
+fn json_text(raw: &str) -> String {
+    match raw.strip_prefix('"').and_then(|r| r.strip_suffix('"')) {
+        Some(plain) if !plain.contains('\\') => plain.to_string(),
+        _ => serde_json::from_str::<String>(raw).unwrap_or_else(|_| raw.to_string()),
+    }
+}
+
 /// `Suspicious kernel event (score 0.973, Critical): openat by bash (pid 7347, ppid 7341,
 /// uid 0) on host-1; reasons: userId=0 (+0.412); …`
 fn output_line(
@@ -267,7 +285,7 @@ fn output_line(
             other => other.to_string(),
         })
     };
-    describe(&text, score, priority, hostname, reasons)
+    describe(&text, score, priority, hostname, &reasons_text(reasons))
 }
 
 /// The readable line, from a way to read an event's field as text.
@@ -276,7 +294,7 @@ fn describe(
     score: f32,
     priority: Priority,
     hostname: &str,
-    reasons: &[Reason],
+    reasons: &str,
 ) -> String {
     let event = text("eventName")
         .or_else(|| text("eventId").map(|id| format!("event {id}")))
@@ -300,7 +318,7 @@ fn describe(
     line.push_str(&format!(" on {hostname}"));
     if !reasons.is_empty() {
         line.push_str("; reasons: ");
-        line.push_str(&reasons_text(reasons));
+        line.push_str(reasons);
     }
     line
 }

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use async_nats::jetstream;
 use common::{assert_success, fixture_detector_with_threshold, tracee_events};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_beth-detect");
 
@@ -818,6 +818,118 @@ fn credentials_and_unreachable_servers() {
         assert!(stderr.contains(extra[0]), "{extra:?}: {stderr}");
         assert!(!stderr.contains("s3cret"), "{stderr}");
     }
+}
+
+/// A credentials file (`--nats-creds`: a user JWT and its nkey seed) against a server in
+/// operator mode, as `nsc` sets one up: the operator, account and user JWTs are made here with
+/// the nkeys crate. The right file publishes and scores; a user signed by an account the server
+/// does not know is refused with a clear error and exit 1, and no seed appears in it.
+#[test]
+fn a_credentials_file_in_operator_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let operator = nkeys::KeyPair::new_operator();
+    let account = nkeys::KeyPair::new_account();
+    let user = nkeys::KeyPair::new_user();
+    let operator_jwt = jwt(
+        &operator,
+        &operator,
+        json!({"type": "operator", "version": 2}),
+    );
+    let account_jwt = jwt(
+        &operator,
+        &account,
+        json!({
+            "type": "account",
+            "version": 2,
+            "limits": {
+                "subs": -1, "data": -1, "payload": -1, "imports": -1, "exports": -1,
+                "wildcards": true, "conn": -1, "leaf": -1,
+                "mem_storage": -1, "disk_storage": -1, "streams": -1, "consumer": -1
+            }
+        }),
+    );
+    // JetStream in operator mode needs a system account.
+    let system = nkeys::KeyPair::new_account();
+    let system_jwt = jwt(&operator, &system, json!({"type": "account", "version": 2}));
+    let user_claims = json!({"type": "user", "version": 2, "pub": {}, "sub": {}, "subs": -1, "data": -1, "payload": -1});
+    let config = dir.path().join("operator.conf");
+    std::fs::write(
+        &config,
+        format!(
+            "operator: {operator_jwt}\nsystem_account: {system}\nresolver: MEMORY\n\
+             resolver_preload: {{\n  {account}: {account_jwt}\n  {system}: {system_jwt}\n}}\n",
+            system = system.public_key(),
+            account = account.public_key(),
+        ),
+    )
+    .unwrap();
+    let Some(server) = NatsServer::start(
+        "a_credentials_file_in_operator_mode",
+        &["-c", config.to_str().unwrap()],
+    ) else {
+        return;
+    };
+    let creds = dir.path().join("user.creds");
+    write_creds(&creds, &jwt(&account, &user, user_claims.clone()), &user);
+    let stranger = nkeys::KeyPair::new_account();
+    let stray = dir.path().join("stray.creds");
+    write_creds(&stray, &jwt(&stranger, &user, user_claims), &user);
+
+    let events = dir.path().join("events.jsonl");
+    write_lines(&events, &tracee_events(10));
+    let url = server.url();
+    let out = run(&[
+        "publish",
+        "--nats",
+        &url,
+        "--nats-creds",
+        stray.to_str().unwrap(),
+        events.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("connect"), "{stderr}");
+    assert!(stderr.to_lowercase().contains("auth"), "{stderr}");
+    assert!(!stderr.contains(&user.seed().unwrap()), "{stderr}");
+
+    let creds = creds.to_str().unwrap();
+    let published = publish(&url, &events, &["--nats-creds", creds]);
+    assert_eq!(published["events"], 10);
+    let model = fixture_detector_with_threshold(BIN, dir.path(), "0.0");
+    let summary =
+        Scorer::start(&model, &url, &["--until-idle", "1", "--nats-creds", creds]).finish();
+    assert_eq!(summary["alerts"], 10);
+}
+
+/// A JWT of `claims` (under `nats`) about `subject`, issued and signed by `issuer`.
+fn jwt(issuer: &nkeys::KeyPair, subject: &nkeys::KeyPair, claims: Value) -> String {
+    use base64::Engine;
+    let encode = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    let header = encode(br#"{"typ":"JWT","alg":"ed25519-nkey"}"#);
+    let body = json!({
+        "jti": subject.public_key(),
+        "iat": 1_700_000_000,
+        "iss": issuer.public_key(),
+        "name": "beth-detect-test",
+        "sub": subject.public_key(),
+        "nats": claims,
+    });
+    let signed = format!("{header}.{}", encode(body.to_string().as_bytes()));
+    let signature = issuer.sign(signed.as_bytes()).unwrap();
+    format!("{signed}.{}", encode(&signature))
+}
+
+/// A `.creds` file as `nsc` writes it.
+fn write_creds(path: &Path, user_jwt: &str, user: &nkeys::KeyPair) {
+    std::fs::write(
+        path,
+        format!(
+            "-----BEGIN NATS USER JWT-----\n{user_jwt}\n------END NATS USER JWT------\n\n\
+             -----BEGIN USER NKEY SEED-----\n{}\n------END USER NKEY SEED------\n",
+            user.seed().unwrap()
+        ),
+    )
+    .unwrap();
 }
 
 /// TLS as deployments run it: a server with a certificate from a private CA (made here with

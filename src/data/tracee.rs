@@ -605,8 +605,25 @@ impl Scanner<'_> {
         self.number().map(|_| ())
     }
 
+    /// Moves past ASCII digits, eight at a time: Tracee's timestamps and stack addresses are
+    /// runs of 15–19 digits.
     #[inline]
     fn skip_digits(&mut self) {
+        const HIGHS: u64 = 0x8080_8080_8080_8080;
+        while let Some(chunk) = self.bytes.get(self.at..self.at + 8) {
+            let v = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
+            // A byte's high bit: above `9` (+0x46 reaches 0x80) or below `0` (−0x30 wraps).
+            // Carries and borrows only reach later bytes, so the lowest flag is the first
+            // byte that is not a digit.
+            let other = (v.wrapping_add(0x4646_4646_4646_4646)
+                | v.wrapping_sub(0x3030_3030_3030_3030))
+                & HIGHS;
+            if other != 0 {
+                self.at += (other.trailing_zeros() / 8) as usize;
+                return;
+            }
+            self.at += 8;
+        }
         while let Some(b'0'..=b'9') = self.peek() {
             self.at += 1;
         }

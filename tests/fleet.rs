@@ -524,6 +524,12 @@ fn a_bad_line_is_dead_lettered_and_its_neighbours_scored() {
     assert_eq!(summary["events"], 2);
     assert_eq!(summary["bad_lines"], 1);
     assert_eq!(summary["alerts"], 2, "threshold 0: every event alerts");
+    // One message per alert, in line order, each with its line's id.
+    let ids: Vec<String> = stream_messages(&url, "BETH_ALERTS")
+        .into_iter()
+        .map(|(_, id, _)| id)
+        .collect();
+    assert_eq!(ids, ["TRACEE:1:1", "TRACEE:1:3"]);
     let dead = stream_messages(&url, "BETH_DEAD");
     assert_eq!(dead.len(), 1);
     let (subject, id, payload) = &dead[0];

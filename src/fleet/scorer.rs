@@ -127,8 +127,8 @@ pub struct FleetScorer {
 struct AlertGroup {
     priority: Priority,
     packer: MessagePacker,
-    /// The line of the first alert in the packer.
-    first_line: u64,
+    /// The line of the first alert in the packer, while it holds any.
+    first_line: Option<u64>,
 }
 
 /// Where a message came from, for its ids and dead letters.
@@ -393,7 +393,7 @@ impl FleetScorer {
                     groups.push(AlertGroup {
                         priority,
                         packer,
-                        first_line: alert.line,
+                        first_line: None,
                     });
                     groups.last_mut().expect("just pushed")
                 }
@@ -403,18 +403,27 @@ impl FleetScorer {
                 .packer
                 .push(text, || format!("the alert for line {line}"))
             {
+                Err(e) => return round.fail(owner, e.to_string()),
+                // The server's payload limit closed the message before this line.
                 Ok(Some(full)) => {
-                    let first = std::mem::replace(&mut group.first_line, line);
+                    let first = group.first_line.replace(line).unwrap_or(line);
                     self.publish_alerts(round, owner, source, priority, first, full)
                         .await;
                 }
-                Ok(None) => {}
-                Err(e) => return round.fail(owner, e.to_string()),
+                Ok(None) => {
+                    group.first_line.get_or_insert(line);
+                }
+            }
+            // A full message goes at once: with one alert a message, in line order.
+            if let Some(full) = group.packer.take_full() {
+                let first = group.first_line.take().unwrap_or(line);
+                self.publish_alerts(round, owner, source, priority, first, full)
+                    .await;
             }
         }
         for group in groups {
-            if let Some(last) = group.packer.finish() {
-                self.publish_alerts(round, owner, source, group.priority, group.first_line, last)
+            if let (Some(first), Some(last)) = (group.first_line, group.packer.finish()) {
+                self.publish_alerts(round, owner, source, group.priority, first, last)
                     .await;
             }
         }

@@ -68,6 +68,16 @@ impl MessagePacker {
         Ok(done)
     }
 
+    /// The message being filled once it holds its `events_per_message` lines, so that it can
+    /// go before another line arrives.
+    pub fn take_full(&mut self) -> Option<Vec<u8>> {
+        if self.lines == self.events_per_message {
+            self.take()
+        } else {
+            None
+        }
+    }
+
     /// The last, partial message.
     pub fn finish(mut self) -> Option<Vec<u8>> {
         self.take()
@@ -132,6 +142,12 @@ mod tests {
             .map(|m| std::str::from_utf8(m).unwrap())
             .collect();
         assert_eq!(texts, ["aaaa\nbb\n", "c\ndddddd\n", "e\n"]);
+        let mut packer = MessagePacker::new(2, 1024 + 12).unwrap();
+        packer.push(b"a", String::new).unwrap();
+        assert_eq!(packer.take_full(), None);
+        packer.push(b"b", String::new).unwrap();
+        assert_eq!(packer.take_full().as_deref(), Some(&b"a\nb\n"[..]));
+        assert_eq!(packer.finish(), None);
         assert!(packer_refuses_a_line_over_the_limit());
     }
 

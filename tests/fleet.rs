@@ -376,21 +376,25 @@ fn offline_alerts(model: &Path, file: &Path) -> Vec<String> {
     alerts
 }
 
-/// The alerts stream's payloads, sorted, after checking every id is there once.
+/// The alerts stream's alerts (a message holds one, or several one per line), sorted, after
+/// checking every id is there once and each alert is under its priority's subject.
 fn fleet_alerts(url: &str) -> Vec<String> {
     let messages = stream_messages(url, "BETH_ALERTS");
     let mut ids: Vec<&String> = messages.iter().map(|(_, id, _)| id).collect();
     ids.sort();
     ids.dedup();
     assert_eq!(ids.len(), messages.len(), "an alert id appears twice");
+    let mut alerts = Vec::new();
     for (subject, _, payload) in &messages {
-        let priority = serde_json::from_str::<Value>(payload).unwrap()["priority"]
-            .as_str()
-            .unwrap()
-            .to_lowercase();
-        assert_eq!(subject, &format!("beth.alerts.{priority}"));
+        for alert in payload.split('\n') {
+            let priority = serde_json::from_str::<Value>(alert).unwrap()["priority"]
+                .as_str()
+                .unwrap()
+                .to_lowercase();
+            assert_eq!(subject, &format!("beth.alerts.{priority}"));
+            alerts.push(alert.to_string());
+        }
     }
-    let mut alerts: Vec<String> = messages.into_iter().map(|(_, _, p)| p).collect();
     alerts.sort();
     alerts
 }
@@ -567,32 +571,14 @@ fn alerts_per_message_packs_the_alerts_of_one_priority() {
     let packed = ["--until-idle", "1", "--alerts-per-message", "8"];
     let summary = Scorer::start(&model, &url, &packed).finish();
     assert_eq!(summary["alerts"], 60);
+    assert_eq!(fleet_alerts(&url), expected);
     let messages = stream_messages(&url, "BETH_ALERTS");
-    let mut alerts = Vec::new();
-    for (subject, id, payload) in &messages {
-        let lines: Vec<&str> = payload.split('\n').collect();
-        assert!(
-            (1..=8).contains(&lines.len()),
-            "{} alerts in one",
-            lines.len()
-        );
-        for line in &lines {
-            let priority = serde_json::from_str::<Value>(line).unwrap()["priority"]
-                .as_str()
-                .unwrap()
-                .to_lowercase();
-            assert_eq!(subject, &format!("beth.alerts.{priority}"));
-        }
+    for (_, id, payload) in &messages {
+        let alerts = payload.split('\n').count();
+        assert!((1..=8).contains(&alerts), "{alerts} alerts in one");
         assert!(id.starts_with("TRACEE:"), "{id}");
-        alerts.extend(lines.into_iter().map(String::from));
     }
     assert!(messages.len() < 60, "packed: {} messages", messages.len());
-    let mut ids: Vec<&String> = messages.iter().map(|(_, id, _)| id).collect();
-    ids.sort();
-    ids.dedup();
-    assert_eq!(ids.len(), messages.len(), "an id appears twice");
-    alerts.sort();
-    assert_eq!(alerts, expected);
 
     let again = [&packed[..], &["--consumer", "again"]].concat();
     let summary = Scorer::start(&model, &url, &again).finish();

@@ -121,6 +121,8 @@ pub struct FleetScorer {
     consumer: PullConsumer,
     ack_wait: Duration,
     publisher: tokio::sync::Mutex<AckedPublisher>,
+    /// The server's payload limit, read once: alerts are packed under it.
+    max_payload: usize,
 }
 
 /// The alerts of one priority from one message, being packed into messages.
@@ -214,6 +216,7 @@ impl FleetScorer {
             .map_err(|e| options.error("subscribe to PubAcks", e))?;
         Ok(FleetScorer {
             publisher: tokio::sync::Mutex::new(publisher),
+            max_payload: client.server_info().max_payload,
             config,
             scorer: Arc::new(scorer),
             client,
@@ -385,7 +388,7 @@ impl FleetScorer {
                 None => {
                     let packer = match MessagePacker::new(
                         self.config.alerts_per_message,
-                        self.client.server_info().max_payload,
+                        self.max_payload,
                     ) {
                         Ok(packer) => packer,
                         Err(e) => return round.fail(owner, e.to_string()),

@@ -11,7 +11,9 @@ pub(crate) use rng::{Rng, split_mix64_at};
 mod schema;
 mod splits;
 mod tracee;
-pub(crate) use tracee::{TraceeFields, decode_tracee_fields, object_members};
+pub(crate) use tracee::{
+    TraceeFields, array_elements, decode_tracee_fields, object_members, plain_string_bytes,
+};
 pub mod synth;
 
 pub use dataset::{BethDataset, BethItem, ColumnSummary, EventColumns};

@@ -157,6 +157,34 @@ pub(crate) fn object_members(line: &[u8]) -> Option<Vec<(&str, &str)>> {
     Some(members)
 }
 
+/// The elements of a one-array JSON text as raw value texts, in order. `None` if it is not
+/// one valid JSON array.
+pub(crate) fn array_elements(text: &str) -> Option<Vec<&str>> {
+    let mut scanner = Scanner {
+        bytes: text.as_bytes(),
+        at: 0,
+    };
+    let mut elements = Vec::with_capacity(8);
+    scanner
+        .container_line(b'[', b']', |scanner| {
+            let start = scanner.at;
+            scanner.skip_value(1)?;
+            // Positions are at ASCII separators: character boundaries.
+            elements.push(&text[start..scanner.at]);
+            Ok(())
+        })
+        .ok()?;
+    Some(elements)
+}
+
+/// How many bytes at the start of `bytes` a JSON string holds as they are: none is `"`, `\\`
+/// or a control character.
+pub(crate) fn plain_string_bytes(bytes: &[u8]) -> usize {
+    let mut scanner = Scanner { bytes, at: 0 };
+    scanner.skip_plain_string_bytes();
+    scanner.at
+}
+
 type Scan<T> = Result<T, Fault>;
 
 /// Whether a line that failed is an object of Tracee's nested structure: a `workload`
@@ -327,27 +355,43 @@ impl Scanner<'_> {
 
     /// Walks the one object a line holds, calling `member` at each member's key; checks the
     /// separators, and that nothing but space follows the object.
-    fn object_line(&mut self, mut member: impl FnMut(&mut Self) -> Scan<()>) -> Scan<()> {
+    fn object_line(&mut self, member: impl FnMut(&mut Self) -> Scan<()>) -> Scan<()> {
+        self.container_line(b'{', b'}', member)
+    }
+
+    /// Walks the one object or array (`open` … `close`) a text holds, calling `item` at each
+    /// member's key or element; checks the separators, and that nothing but space follows.
+    fn container_line(
+        &mut self,
+        open: u8,
+        close: u8,
+        mut item: impl FnMut(&mut Self) -> Scan<()>,
+    ) -> Scan<()> {
+        let (what, separator) = if open == b'{' {
+            ("a JSON object", "`,` or `}` after an object member")
+        } else {
+            ("a JSON array", "`,` or `]` after an array element")
+        };
         self.skip_space();
-        if self.peek() != Some(b'{') {
-            return Err(self.unexpected("a JSON object"));
+        if self.peek() != Some(open) {
+            return Err(self.unexpected(what));
         }
         self.at += 1;
         self.skip_space();
-        if self.peek() == Some(b'}') {
+        if self.peek() == Some(close) {
             self.at += 1;
         } else {
             loop {
                 self.skip_space();
-                member(self)?;
+                item(self)?;
                 self.skip_space();
                 match self.peek() {
                     Some(b',') => self.at += 1,
-                    Some(b'}') => {
+                    Some(b) if b == close => {
                         self.at += 1;
                         break;
                     }
-                    _ => return Err(self.unexpected("`,` or `}` after an object member")),
+                    _ => return Err(self.unexpected(separator)),
                 }
             }
         }

@@ -69,7 +69,8 @@ pub fn reasons_text(reasons: &[Reason]) -> String {
         if i > 0 {
             text.push_str("; ");
         }
-        let _ = write!(text, "{}", r.short());
+        // As `Reason::short` writes it, without a String per reason.
+        let _ = write!(text, "{}={} ({:+.3})", r.feature, r.value, r.contribution);
     }
     text
 }

@@ -10,9 +10,10 @@
 //! know what happened, not how unusual it looked. With the default threshold 0.5: scores
 //! from 0.95 are `Critical`, from 0.75 `Error`, from 0.6 `Warning`.
 
-use serde::Deserialize;
-use serde_json::value::RawValue;
 use serde_json::{Map, Value};
+use std::borrow::Cow;
+use std::fmt::Write as _;
+use std::io::Write as _;
 use std::time::{Duration, SystemTime};
 
 use crate::scoring::explain::{Reason, reasons_text};
@@ -179,7 +180,7 @@ impl FalcoContext {
                 .find(|(key, _)| *key == name)
                 .map(|(_, value)| *value)
         };
-        let text = |name: &str| -> Option<String> { raw(name).map(json_text) };
+        let text = |name: &str| -> Option<Cow<'_, str>> { raw(name).map(json_text) };
         let priority = Priority::of(score, threshold);
         let time = raw("timestamp")
             .and_then(|raw| raw.parse::<u64>().ok())
@@ -187,30 +188,25 @@ impl FalcoContext {
             .map_or(now, |t| SystemTime::UNIX_EPOCH + Duration::from_nanos(t));
         let hostname = raw("hostName")
             .filter(|raw| raw.starts_with('"'))
-            .map_or_else(|| self.hostname.clone(), json_text);
+            .map_or(Cow::Borrowed(self.hostname.as_str()), json_text);
         let reasons = reasons_text(reasons);
         let output = describe(&text, score, priority, &hostname, &reasons);
-        // Tracee's `args` as `args.<name>` fields, when every one has a name.
-        #[derive(Deserialize)]
-        struct Arg<'a> {
-            name: String,
-            #[serde(borrow)]
-            value: Option<&'a RawValue>,
-        }
-        let args: Option<Vec<Arg>> = raw("args").and_then(|raw| serde_json::from_str(raw).ok());
+        let args = raw("args").and_then(tracee_args);
         let flattened: Vec<(String, &str)> = args
             .iter()
             .flatten()
-            .map(|arg| {
-                (
-                    format!("args.{}", arg.name),
-                    arg.value.map_or("null", RawValue::get),
-                )
+            .map(|(name, value)| {
+                let mut key = String::with_capacity(5 + name.len());
+                key.push_str("args.");
+                key.push_str(name);
+                (key, value.as_ref())
             })
             .collect();
         let score_text = serde_json::to_string(&crate::scoring::json::json_score(score)).ok()?;
         let threshold_text = serde_json::to_string(&Value::from(threshold)).ok()?;
-        let reasons_value = serde_json::to_string(&reasons).ok()?;
+        let mut reasons_value = Vec::with_capacity(reasons.len() + 2);
+        write_json_string(&mut reasons_value, &reasons);
+        let reasons_value = std::str::from_utf8(&reasons_value).ok()?;
         let mut output_fields: Vec<(&str, &str)> =
             Vec::with_capacity(fields.len() + flattened.len() + 3);
         output_fields.extend(
@@ -221,35 +217,93 @@ impl FalcoContext {
         output_fields.extend(flattened.iter().map(|(key, value)| (key.as_str(), *value)));
         output_fields.push(("beth_detect.score", &score_text));
         output_fields.push(("beth_detect.threshold", &threshold_text));
-        output_fields.push(("beth_detect.reasons", &reasons_value));
+        output_fields.push(("beth_detect.reasons", reasons_value));
         // The keys in the order serde_json's map writes them (sorted), as `alert` does.
         last_of_each_key_sorted(&mut output_fields);
-        let string = |line: &mut Vec<u8>, text: &str| serde_json::to_writer(&mut *line, text);
+        line.reserve(record.len() + output.len() + 512);
         line.extend_from_slice(b"{\"hostname\":");
-        string(line, &hostname).ok()?;
+        write_json_string(line, &hostname);
         line.extend_from_slice(b",\"output\":");
-        string(line, &output).ok()?;
+        write_json_string(line, &output);
         line.extend_from_slice(b",\"output_fields\":{");
         for (i, (key, value)) in output_fields.iter().enumerate() {
             if i > 0 {
                 line.push(b',');
             }
-            string(line, key).ok()?;
+            write_json_string(line, key);
             line.push(b':');
             line.extend_from_slice(value.as_bytes());
         }
         line.extend_from_slice(b"},\"priority\":");
-        string(line, priority.name()).ok()?;
+        write_json_string(line, priority.name());
         line.extend_from_slice(b",\"rule\":");
-        string(line, RULE).ok()?;
+        write_json_string(line, RULE);
         line.extend_from_slice(b",\"source\":");
-        string(line, SOURCE).ok()?;
-        line.extend_from_slice(b",\"tags\":");
-        serde_json::to_writer(&mut *line, &self.tags).ok()?;
-        line.extend_from_slice(b",\"time\":");
-        string(line, &humantime::format_rfc3339_nanos(time).to_string()).ok()?;
-        line.push(b'}');
+        write_json_string(line, SOURCE);
+        line.extend_from_slice(b",\"tags\":[");
+        for (i, tag) in self.tags.iter().enumerate() {
+            if i > 0 {
+                line.push(b',');
+            }
+            write_json_string(line, tag);
+        }
+        // RFC 3339 text needs no escaping.
+        write!(
+            line,
+            "],\"time\":\"{}\"}}",
+            humantime::format_rfc3339_nanos(time)
+        )
+        .ok()?;
         Some(())
+    }
+}
+
+/// Tracee's `args` as (name, value text) pairs when every element is an object with a string
+/// `name`, as [`flatten_tracee_args`] reads them (the last of a repeated key counts); `None`
+/// otherwise. Plain elements (keys and name without escapes) are split by the scanner and their
+/// values copied as written; anything else is read by serde_json.
+fn tracee_args(raw: &str) -> Option<Vec<(Cow<'_, str>, Cow<'_, str>)>> {
+    let plain = || -> Option<Vec<(Cow<'_, str>, Cow<'_, str>)>> {
+        crate::data::array_elements(raw)?
+            .into_iter()
+            .map(|element| {
+                let (mut name, mut value) = (None, "null");
+                for (key, member) in crate::data::object_members(element.as_bytes())? {
+                    match key {
+                        "name" => name = Some(member),
+                        "value" => value = member,
+                        _ => {}
+                    }
+                }
+                let name = name?.strip_prefix('"')?.strip_suffix('"')?;
+                (!name.contains('\\')).then_some((Cow::Borrowed(name), Cow::Borrowed(value)))
+            })
+            .collect()
+    };
+    plain().or_else(|| {
+        let Ok(Value::Array(args)) = serde_json::from_str::<Value>(raw) else {
+            return None;
+        };
+        args.iter()
+            .map(|arg| {
+                let name = arg.get("name")?.as_str()?;
+                let value = arg.get("value").unwrap_or(&Value::Null);
+                Some((Cow::Owned(name.to_string()), Cow::Owned(value.to_string())))
+            })
+            .collect()
+    })
+}
+
+/// `text` as a JSON string, exactly as serde_json writes it; copied as it is when nothing in
+/// it needs escaping (`"`, `\\` or a control character), which is nearly always.
+fn write_json_string(line: &mut Vec<u8>, text: &str) {
+    if crate::data::plain_string_bytes(text.as_bytes()) == text.len() {
+        line.push(b'"');
+        line.extend_from_slice(text.as_bytes());
+        line.push(b'"');
+    } else {
+        // Writing into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut *line, text);
     }
 }
 
@@ -257,16 +311,24 @@ impl FalcoContext {
 /// a map does.
 fn last_of_each_key_sorted(members: &mut Vec<(&str, &str)>) {
     members.reverse();
-    // Stable: of equal keys the last written stays first, and `dedup_by` keeps it.
-    members.sort_by(|a, b| a.0.cmp(b.0));
+    // Stable: of equal keys the last written stays first, and `dedup_by` keeps it. Most keys
+    // differ in their first eight bytes, compared as one number (zero-padded, which orders as
+    // the bytes do); only ties compare the whole keys.
+    members.sort_by_cached_key(|&(key, _)| {
+        let mut first = [0u8; 8];
+        let n = key.len().min(8);
+        first[..n].copy_from_slice(&key.as_bytes()[..n]);
+        (u64::from_be_bytes(first), key)
+    });
     members.dedup_by(|later, kept| later.0 == kept.0);
 }
 
 /// A raw JSON value as text: a string's contents, anything else as written.
-fn json_text(raw: &str) -> String {
+fn json_text(raw: &str) -> Cow<'_, str> {
     match raw.strip_prefix('"').and_then(|r| r.strip_suffix('"')) {
-        Some(plain) if !plain.contains('\\') => plain.to_string(),
-        _ => serde_json::from_str::<String>(raw).unwrap_or_else(|_| raw.to_string()),
+        Some(plain) if !plain.contains('\\') => Cow::Borrowed(plain),
+        Some(_) => serde_json::from_str::<String>(raw).map_or(Cow::Borrowed(raw), Cow::Owned),
+        None => Cow::Borrowed(raw),
     }
 }
 
@@ -279,43 +341,58 @@ fn output_line(
     hostname: &str,
     reasons: &[Reason],
 ) -> String {
-    let text = |name: &str| -> Option<String> {
+    let text = |name: &str| -> Option<Cow<'_, str>> {
         fields.get(name).map(|v| match v {
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
+            Value::String(s) => Cow::Borrowed(s.as_str()),
+            other => Cow::Owned(other.to_string()),
         })
     };
     describe(&text, score, priority, hostname, &reasons_text(reasons))
 }
 
 /// The readable line, from a way to read an event's field as text.
-fn describe(
-    text: &dyn Fn(&str) -> Option<String>,
+fn describe<'a>(
+    text: &dyn Fn(&str) -> Option<Cow<'a, str>>,
     score: f32,
     priority: Priority,
     hostname: &str,
     reasons: &str,
 ) -> String {
-    let event = text("eventName")
-        .or_else(|| text("eventId").map(|id| format!("event {id}")))
-        .unwrap_or_else(|| "event".into());
-    let process = text("processName").unwrap_or_else(|| "process".into());
-    let ids: Vec<String> = [
+    let mut line = String::with_capacity(160 + reasons.len());
+    let _ = write!(
+        line,
+        "Suspicious kernel event (score {score:.3}, {}): ",
+        priority.name()
+    );
+    if let Some(name) = text("eventName") {
+        line.push_str(&name);
+    } else if let Some(id) = text("eventId") {
+        line.push_str("event ");
+        line.push_str(&id);
+    } else {
+        line.push_str("event");
+    }
+    line.push_str(" by ");
+    line.push_str(text("processName").as_deref().unwrap_or("process"));
+    let mut ids = 0;
+    for (short, name) in [
         ("pid", "processId"),
         ("ppid", "parentProcessId"),
         ("uid", "userId"),
-    ]
-    .iter()
-    .filter_map(|(short, name)| text(name).map(|v| format!("{short} {v}")))
-    .collect();
-    let mut line = format!(
-        "Suspicious kernel event (score {score:.3}, {}): {event} by {process}",
-        priority.name()
-    );
-    if !ids.is_empty() {
-        line.push_str(&format!(" ({})", ids.join(", ")));
+    ] {
+        if let Some(value) = text(name) {
+            line.push_str(if ids == 0 { " (" } else { ", " });
+            line.push_str(short);
+            line.push(' ');
+            line.push_str(&value);
+            ids += 1;
+        }
     }
-    line.push_str(&format!(" on {hostname}"));
+    if ids > 0 {
+        line.push(')');
+    }
+    line.push_str(" on ");
+    line.push_str(hostname);
     if !reasons.is_empty() {
         line.push_str("; reasons: ");
         line.push_str(reasons);
@@ -344,4 +421,88 @@ fn flatten_tracee_args(mut fields: Map<String, Value>) -> Map<String, Value> {
         fields.extend(named);
     }
     fields
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scoring::explain::Reason;
+
+    /// The alert `write_tracee_alert` writes and the one [`FalcoContext::alert`] builds through
+    /// serde_json's map, for the same line.
+    fn both_paths(line: &str) -> (Vec<u8>, Vec<u8>) {
+        let context = FalcoContext {
+            hostname: "scorer-host".into(),
+            tags: vec!["beth-detect".into(), "anomaly".into(), "mlp".into()],
+        };
+        let reasons = [Reason {
+            feature: "userId",
+            value: 0,
+            baseline: 1000,
+            contribution: 0.412,
+        }];
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let mut fast = Vec::new();
+        context
+            .write_tracee_alert(line.as_bytes(), 0.973, 0.5, &reasons, now, &mut fast)
+            .expect("a plain object takes the fast path");
+        let fields = serde_json::from_str(line).unwrap();
+        let general =
+            serde_json::to_vec(&context.alert(fields, 0.973, 0.5, &reasons, now)).unwrap();
+        (fast, general)
+    }
+
+    #[test]
+    fn real_tracee_events_give_the_same_alert_on_both_paths() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tracee/");
+        let mut events = String::new();
+        for file in [
+            "classic-json-example.jsonl",
+            "classic-json-docs-v0.24.1.jsonl",
+        ] {
+            events += &std::fs::read_to_string(format!("{dir}{file}")).unwrap();
+        }
+        assert!(events.lines().count() >= 6);
+        let mut byte_for_byte = 0;
+        for line in events.lines().filter(|l| !l.trim().is_empty()) {
+            let (fast, general) = both_paths(line);
+            let (fast, general) = (
+                String::from_utf8(fast).unwrap(),
+                String::from_utf8(general).unwrap(),
+            );
+            assert_eq!(
+                serde_json::from_str::<Value>(&fast).unwrap(),
+                serde_json::from_str::<Value>(&general).unwrap()
+            );
+            // Objects nested in a value are copied as written; the map sorts their keys.
+            if !line.contains("\":{") {
+                assert_eq!(fast, general);
+                byte_for_byte += 1;
+            }
+        }
+        assert!(byte_for_byte >= 1);
+    }
+
+    #[test]
+    fn unusual_events_give_the_same_alert_on_both_paths() {
+        let lines = [
+            // Escapes in values, a number as host name, a repeated key (the last counts).
+            r#"{"processId":1,"processId":7,"hostName":42,"processName":"ba\"sh\n\u00e9","eventName":"open\tat","userId":0}"#,
+            // An argument name with an escape, one without a value, one repeated key.
+            r#"{"processId":7,"args":[{"name":"pa\u0074h","value":"/etc"},{"name":"mode"},{"name":"a","name":"b","value":1,"value":[2]}]}"#,
+            // Not every argument named: `args` stays as it is.
+            r#"{"processId":7,"args":[{"name":"x","value":1},{"value":2}]}"#,
+            r#"{"processId":7,"args":[1,2],"parentProcessId":3}"#,
+            // Non-ASCII text, a name needing escapes once decoded, numbers written unusually.
+            r#"{"hostName":"höst-ü","eventId":"257","args":[{"name":"q\"uote","value":1.5e2}],"timestamp":1657291777566819000}"#,
+            // No fields the description uses.
+            r#"{}"#,
+        ];
+        for line in lines {
+            let (fast, general) = both_paths(line);
+            let fast: Value = serde_json::from_slice(&fast).unwrap();
+            let general: Value = serde_json::from_slice(&general).unwrap();
+            assert_eq!(fast, general, "{line}");
+        }
+    }
 }

@@ -88,7 +88,12 @@ impl MessagePacker {
             return None;
         }
         self.lines = 0;
-        Some(std::mem::take(&mut self.current))
+        // The next message is likely as large: reserved once instead of grown by doubling.
+        let capacity = self.current.len();
+        Some(std::mem::replace(
+            &mut self.current,
+            Vec::with_capacity(capacity),
+        ))
     }
 }
 

@@ -55,7 +55,15 @@ pub struct Reason {
 impl Reason {
     /// `userId=1000 (+0.412)`: the form the CSV output and alert lines use.
     pub fn short(&self) -> String {
-        format!(
+        self.to_string()
+    }
+}
+
+impl std::fmt::Display for Reason {
+    /// The short form, [`Reason::short`].
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
             "{}={} ({:+.3})",
             self.feature, self.value, self.contribution
         )
@@ -69,8 +77,7 @@ pub fn reasons_text(reasons: &[Reason]) -> String {
         if i > 0 {
             text.push_str("; ");
         }
-        // As `Reason::short` writes it, without a String per reason.
-        let _ = write!(text, "{}={} ({:+.3})", r.feature, r.value, r.contribution);
+        let _ = write!(text, "{r}");
     }
     text
 }

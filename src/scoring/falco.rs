@@ -284,13 +284,13 @@ fn tracee_args(raw: &str) -> Option<Vec<(Cow<'_, str>, Cow<'_, str>)>> {
         let Ok(Value::Array(args)) = serde_json::from_str::<Value>(raw) else {
             return None;
         };
-        args.iter()
-            .map(|arg| {
-                let name = arg.get("name")?.as_str()?;
-                let value = arg.get("value").unwrap_or(&Value::Null);
-                Some((Cow::Owned(name.to_string()), Cow::Owned(value.to_string())))
-            })
-            .collect()
+        let named = named_args(&args)?;
+        Some(
+            named
+                .into_iter()
+                .map(|(name, value)| (Cow::Owned(name.to_string()), Cow::Owned(value.to_string())))
+                .collect(),
+        )
     })
 }
 
@@ -406,21 +406,30 @@ fn flatten_tracee_args(mut fields: Map<String, Value>) -> Map<String, Value> {
     let Some(Value::Array(args)) = fields.get("args") else {
         return fields;
     };
-    let named: Option<Vec<(String, Value)>> = args
-        .iter()
-        .map(|a| {
-            let name = a.get("name")?.as_str()?;
+    let Some(named) = named_args(args).map(|named| {
+        named
+            .into_iter()
+            .map(|(name, value)| (format!("args.{name}"), value.clone()))
+            .collect::<Vec<_>>()
+    }) else {
+        return fields;
+    };
+    fields.remove("args");
+    fields.extend(named);
+    fields
+}
+
+/// Each argument's `name` and `value` (`null` when absent); `None` unless every argument is an
+/// object with a string `name`.
+fn named_args(args: &[Value]) -> Option<Vec<(&str, &Value)>> {
+    args.iter()
+        .map(|arg| {
             Some((
-                format!("args.{name}"),
-                a.get("value").cloned().unwrap_or(Value::Null),
+                arg.get("name")?.as_str()?,
+                arg.get("value").unwrap_or(&Value::Null),
             ))
         })
-        .collect();
-    if let Some(named) = named {
-        fields.remove("args");
-        fields.extend(named);
-    }
-    fields
+        .collect()
 }
 
 #[cfg(test)]
